@@ -1,0 +1,47 @@
+"""The ``versebert`` command line.
+
+Each subcommand lives in ``modeling_versebert/commands/<name>.py`` and exposes
+``register(subparsers)``; command modules import their heavy dependencies only when run, so
+``versebert --help`` stays fast and works without the optional extras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import UserError
+
+COMMAND_MODULES = ("data", "search", "index", "train", "evaluate", "push")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="versebert", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"modeling_versebert.commands.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"modeling_versebert.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UserError as error:
+        print(f"versebert {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

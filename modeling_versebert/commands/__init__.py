@@ -1,0 +1,1 @@
+"""Subcommands of the ``versebert`` command line; each module exposes ``register(subparsers)``."""
