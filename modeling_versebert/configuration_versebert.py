@@ -66,6 +66,22 @@ class VerseBertConfig(PreTrainedConfig):
         if getattr(self, "auto_map", None) is None:
             self.auto_map = dict(AUTO_MAP)
 
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
+        """Refuse another model type's checkpoint instead of loading it into random weights.
+
+        transformers only logs a warning here, and the model then starts from scratch silently.
+        """
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        model_type = config_dict.get("model_type")
+        if model_type is not None and model_type != cls.model_type:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} holds a {model_type!r} checkpoint, not {cls.model_type!r}. "
+                "Load it with its own class (AutoModel), or warm-start VerseBERT from it with "
+                "`versebert train --init-from`."
+            )
+        return config_dict, kwargs
+
     def _check_values(self):
         """Reject shapes and rates that would otherwise fail deep inside torch, naming the field.
 
@@ -96,13 +112,10 @@ class VerseBertConfig(PreTrainedConfig):
         if self.layer_norm_eps <= 0:
             raise ValueError(f"VerseBertConfig.layer_norm_eps must be positive, got {self.layer_norm_eps}.")
         if self.initializer_range <= 0:
-            raise ValueError(
-                f"VerseBertConfig.initializer_range must be positive, got {self.initializer_range}."
-            )
+            raise ValueError(f"VerseBertConfig.initializer_range must be positive, got {self.initializer_range}.")
         if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
-                f"VerseBertConfig.pad_token_id must be in [0, vocab_size={self.vocab_size}), "
-                f"got {self.pad_token_id}."
+                f"VerseBertConfig.pad_token_id must be in [0, vocab_size={self.vocab_size}), got {self.pad_token_id}."
             )
 
 
