@@ -1,0 +1,55 @@
+"""Where a training run keeps each stage's output, in one place.
+
+The pipeline, ``versebert push`` and ``versebert search --model`` all find files through this layout,
+so a run directory is self-describing: ``versebert push --repo-id org/name runs/tiny`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def data_report(self) -> Path:
+        """JSON report of the corpus validation (what was dropped and why)."""
+        return self.root / "data-check.json"
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.root / "tokenizer"
+
+    @property
+    def mlm_run(self) -> Path:
+        """MLM working directory: resumable accelerate states, logs and curves."""
+        return self.root / "mlm-run"
+
+    @property
+    def mlm(self) -> Path:
+        """Final MLM checkpoint (model + tokenizer + remote code), published as the ``mlm`` subfolder."""
+        return self.root / "mlm"
+
+    @property
+    def translation_pairs(self) -> Path:
+        """SentenceTransformer after stage A (same verse, two translations)."""
+        return self.root / "stage-a-translation-pairs"
+
+    @property
+    def model(self) -> Path:
+        """The final SentenceTransformer (after stage B), with README.md rendered from model_card.md."""
+        return self.root / "model"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation"
+
+    @property
+    def model_card(self) -> Path:
+        return self.model / "README.md"
