@@ -1,0 +1,367 @@
+"""Typed settings of a training run, read from a preset YAML file.
+
+A preset is one YAML file with a section per concern::
+
+    model:      VerseBERT shape (hidden size, layers, heads, ...)
+    tokenizer:  WordPiece vocabulary size and the context length
+    data:       translations in the MLM corpus, validation share
+    mlm:        masked-LM pre-training (MlmConfig)
+    translation_pairs, query_pairs:  the contrastive stages (parsed by their own module)
+
+The presets ``tiny``, ``mini``, ``small`` and ``base`` ship in ``training/presets/``; any other
+YAML file with the same sections works too. Each section is a frozen dataclass validated on
+construction, and unknown settings are refused with their dotted name, so a typo in a YAML file
+fails at load time instead of being silently ignored.
+
+Adding a stage: give it a dataclass, and either add a typed field to :class:`Preset` or parse
+``preset.raw[name]`` with :func:`from_mapping`; its name goes into :data:`STAGE_SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+DEFAULT_TRANSLATIONS = ("KJV", "WEB", "ASV", "YLT", "DAR", "BBE", "NHEB", "WBS")
+MIXED_PRECISIONS = ("auto", "bf16", "fp16", "no")
+STAGE_SECTIONS = ("translation_pairs", "query_pairs")
+"""Sections other stages own; :func:`load_preset` keeps them as written (``Preset.raw``)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation helpers
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive_int(owner: str, name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
+
+
+def _fraction(owner: str, name: str, value, *, low_open: bool = False, high_open: bool = True) -> None:
+    """``value`` in [0, 1) by default; ``low_open``/``high_open`` exclude the ends."""
+    ok = _is_number(value) and (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise ValueError(f"{owner}.{name} must be a number in {interval}, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The VerseBertConfig fields a preset chooses; the vocabulary and special ids come from the tokenizer.
+
+    ``type_vocab_size`` is 0 by default: verses are single segments, and a segment embedding that MLM
+    never trains would still be added at inference by tokenizers that send ``token_type_ids``.
+    ``max_position_embeddings`` costs nothing (the sinusoid table is computed, not learned), so it is
+    kept above the MLM context for the longer passages of later stages.
+    """
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 0
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+
+    def __post_init__(self) -> None:
+        try:  # VerseBertConfig's own checks name the field
+            self.to_config(vocab_size=1, pad_token_id=0)
+        except ValueError as error:
+            raise ValueError(f"model: {error}") from None
+
+    def to_config(self, *, vocab_size: int, **special_token_ids):
+        """A VerseBertConfig of this shape; ``special_token_ids`` are e.g. ``pad_token_id=0``."""
+        from ..configuration_versebert import VerseBertConfig
+
+        return VerseBertConfig(vocab_size=vocab_size, **dataclasses.asdict(self), **special_token_ids)
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """The WordPiece tokenizer trained on the corpus; ``max_length`` is the MLM context in tokens
+    (with [CLS] and [SEP]; longer verses are truncated by the corpus builder)."""
+
+    vocab_size: int = 16000
+    max_length: int = 128
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        _positive_int("tokenizer", "vocab_size", self.vocab_size)
+        _positive_int("tokenizer", "max_length", self.max_length)
+        if self.max_length < 3:
+            raise ValueError(f"tokenizer.max_length must leave room for [CLS] x [SEP], got {self.max_length}")
+        if not isinstance(self.lowercase, bool):
+            raise ValueError(f"tokenizer.lowercase must be true or false, got {self.lowercase!r}")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which translations make up the MLM corpus, and the share of verses held out for validation.
+
+    The split is by verse (every translation of a validation verse is held out), so validation loss
+    is not flattered by a memorised parallel verse.
+    """
+
+    translations: tuple[str, ...] = DEFAULT_TRANSLATIONS
+    validation_fraction: float = 0.02
+    exclude_flagged: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.translations, str) or not self.translations:
+            raise ValueError(f"data.translations must be a non-empty list of codes, got {self.translations!r}")
+        object.__setattr__(self, "translations", tuple(str(code).upper() for code in self.translations))
+        _fraction("data", "validation_fraction", self.validation_fraction, low_open=True)
+        if not isinstance(self.exclude_flagged, bool):
+            raise ValueError(f"data.exclude_flagged must be true or false, got {self.exclude_flagged!r}")
+
+
+@dataclass(frozen=True)
+class MlmConfig:
+    """Masked-LM pre-training: the recipe, the optimiser, the schedule and the bookkeeping.
+
+    Steps are optimizer steps. ``batch_size`` is per process and per micro-batch, so one step sees
+    ``batch_size * gradient_accumulation_steps * num_processes`` verses. Training lasts ``epochs``
+    passes over the corpus unless ``max_steps`` is set. ``warmup`` is a fraction of the total steps
+    (linear warmup from 0, then linear decay to 0).
+
+    Masking (BERT): ``mask_probability`` of the non-special tokens are chosen; of those
+    ``mask_token_fraction`` become [MASK], ``random_token_fraction`` a random non-special token, and
+    the rest stay unchanged.
+
+    ``mixed_precision: auto`` uses bf16 where the hardware computes it natively (CUDA with bf16,
+    CPUs with AVX512-BF16/AMX) and fp32 elsewhere: on a CPU without native bf16 (plain AVX2), bf16
+    matrix products are emulated and an order of magnitude slower than fp32.
+
+    ``length_group_batches``: batches are formed from groups of this many batches' worth of
+    shuffled verses sorted by length, so a batch pads to similar lengths (1 = no grouping).
+    """
+
+    batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.98
+    adam_epsilon: float = 1e-6
+    max_grad_norm: float = 1.0
+    epochs: float = 1
+    max_steps: int | None = None
+    warmup: float = 0.06
+    mask_probability: float = 0.15
+    mask_token_fraction: float = 0.8
+    random_token_fraction: float = 0.1
+    mixed_precision: str = "auto"
+    length_group_batches: int = 50
+    project_masked_only: bool = True
+    log_every: int = 50
+    eval_every: int = 500
+    eval_batch_size: int = 128
+    eval_max_batches: int | None = None
+    save_every: int = 1000
+    keep_last: int = 3
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        owner = "mlm"
+        for name in (
+            "batch_size",
+            "gradient_accumulation_steps",
+            "length_group_batches",
+            "log_every",
+            "eval_every",
+            "eval_batch_size",
+            "save_every",
+            "keep_last",
+        ):
+            _positive_int(owner, name, getattr(self, name))
+        for name in ("max_steps", "eval_max_batches"):
+            if getattr(self, name) is not None:
+                _positive_int(owner, name, getattr(self, name))
+        for name in ("learning_rate", "adam_epsilon", "max_grad_norm", "epochs"):
+            if not _is_number(getattr(self, name)) or getattr(self, name) <= 0:
+                raise ValueError(f"{owner}.{name} must be a positive number, got {getattr(self, name)!r}")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"{owner}.weight_decay must be >= 0, got {self.weight_decay!r}")
+        for name in ("adam_beta1", "adam_beta2", "warmup"):
+            _fraction(owner, name, getattr(self, name))
+        _fraction(owner, "mask_probability", self.mask_probability, low_open=True, high_open=False)
+        for name in ("mask_token_fraction", "random_token_fraction"):
+            _fraction(owner, name, getattr(self, name), high_open=False)
+        if self.mask_token_fraction + self.random_token_fraction > 1:
+            raise ValueError(
+                f"{owner}.mask_token_fraction + random_token_fraction must be <= 1, got "
+                f"{self.mask_token_fraction} + {self.random_token_fraction}"
+            )
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"{owner}.mixed_precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}")
+        if not isinstance(self.project_masked_only, bool):
+            raise ValueError(f"{owner}.project_masked_only must be true or false, got {self.project_masked_only!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A whole preset: the typed sections this package trains with, plus every section as written."""
+
+    name: str
+    model: ModelShape
+    tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    mlm: MlmConfig = field(default_factory=MlmConfig)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tokenizer.max_length > self.model.max_position_embeddings:
+            raise ValueError(
+                f"tokenizer.max_length ({self.tokenizer.max_length}) exceeds model.max_position_embeddings "
+                f"({self.model.max_position_embeddings})"
+            )
+
+
+TYPED_SECTIONS = {item.name: item.type for item in dataclasses.fields(Preset) if item.name not in ("name", "raw")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def from_mapping(cls: type, values: Mapping | None, where: str):
+    """Build dataclass ``cls`` from a YAML mapping.
+
+    Nested dataclasses recurse, lists become tuples, integers are accepted for float fields, and
+    unknown keys are refused with their dotted name (``mlm.batchsize``).
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where} must be a mapping of settings, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = [item.name for item in dataclasses.fields(cls) if item.init]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown setting(s) {', '.join(f'{where}.{key}' for key in unknown)}; known: {', '.join(known)}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = from_mapping(hint, value, f"{where}.{name}")
+        elif isinstance(value, list) and _accepts(hint, tuple):
+            value = tuple(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and _accepts(hint, float):
+            value = float(value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as error:  # a required setting is missing
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _accepts(hint, kind: type) -> bool:
+    """Whether annotation ``hint`` is ``kind`` or a union containing it (``float | None``)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_accepts(member, kind) for member in typing.get_args(hint))
+    return hint is kind or typing.get_origin(hint) is kind
+
+
+def available_presets() -> list[str]:
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """A preset name (``tiny``) or a YAML file path, resolved to the file."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UserError(f"preset file {path} does not exist")
+        return path
+    candidate = PRESETS_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise UserError(f"unknown preset {str(name_or_path)!r}; choose one of {', '.join(available_presets())}")
+    return candidate
+
+
+def load_preset(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Preset:
+    """Load and validate a preset; ``overrides`` are ``section.key=value`` strings (YAML values)
+    applied on top, e.g. ``["mlm.max_steps=200"]``."""
+    import yaml
+
+    path = preset_path(name_or_path)
+    with open(path, encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle) or {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
+    try:
+        return preset_from_mapping(raw, name=path.stem)
+    except ValueError as error:
+        raise UserError(f"{path}: {error}") from None
+
+
+def preset_from_mapping(raw: Mapping[str, Any], *, name: str = "custom") -> Preset:
+    unknown = sorted(set(raw) - set(TYPED_SECTIONS) - set(STAGE_SECTIONS))
+    if unknown:
+        known = ", ".join([*TYPED_SECTIONS, *STAGE_SECTIONS])
+        raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {known}")
+    if "model" not in raw:
+        raise ValueError("the preset has no 'model' section")
+    hints = typing.get_type_hints(Preset)
+    sections = {key: from_mapping(hints[key], raw.get(key), key) for key in TYPED_SECTIONS if key in raw}
+    return Preset(name=name, raw=raw, **sections)
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A deep copy of ``raw`` with each ``a.b.c=value`` set (value parsed as YAML)."""
+    import copy
+
+    import yaml
+
+    result = copy.deepcopy(dict(raw))
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        if not separator or not key.strip():
+            raise UserError(f"override {override!r} must look like section.setting=value")
+        *parents, leaf = key.strip().split(".")
+        target = result
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise UserError(f"override {override!r}: {part!r} is not a section")
+        target[leaf] = yaml.safe_load(text)
+    return result
+
+
+__all__ = [
+    "DEFAULT_TRANSLATIONS",
+    "STAGE_SECTIONS",
+    "DataSettings",
+    "MlmConfig",
+    "ModelShape",
+    "Preset",
+    "TokenizerSettings",
+    "apply_overrides",
+    "available_presets",
+    "from_mapping",
+    "load_preset",
+    "preset_from_mapping",
+]

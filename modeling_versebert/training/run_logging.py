@@ -1,0 +1,116 @@
+"""Metrics of a training run, written three ways: a JSONL file, TensorBoard, and a PNG of the curves.
+
+The JSONL file is the record (one object per line: ``step``, ``time`` and the metrics); TensorBoard
+is for watching a run live; the PNG is for a report. Any training stage can use :class:`RunLogger`.
+Only the main process should write: other processes get ``enabled=False``.
+
+On resume, lines and TensorBoard events after the resumed step are dropped, so the curves do not
+hold two versions of the steps a crashed run did after its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import require
+
+
+class RunLogger:
+    def __init__(self, directory: str | Path, *, enabled: bool = True, resume_step: int | None = None):
+        self.directory = Path(directory)
+        self.path = self.directory / "metrics.jsonl"
+        self.enabled = enabled
+        self._writer = None
+        if not enabled:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            self.path.write_text("")
+        else:
+            kept = [record for record in read_metrics(self.path) if record.get("step", 0) <= resume_step]
+            self.path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+        # tensorboard is a hard requirement: accelerate's log_with="tensorboard" silently logs nothing without it.
+        require("tensorboard", "train")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(str(self.directory / "tensorboard"), purge_step=resume_step)
+
+    def log(self, step: int, metrics: Mapping[str, float | int | str]) -> None:
+        """Record ``metrics`` at ``step``; numbers also go to TensorBoard (tagged as given, e.g. ``train/loss``)."""
+        if not self.enabled or not metrics:
+            return
+        record = {"step": step, "time": round(time.time(), 3), **metrics}
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def plot(self, output: str | Path | None = None) -> Path | None:
+        """Write a PNG with one panel per numeric metric over steps; returns its path."""
+        if not self.enabled:
+            return None
+        return plot_metrics(self.path, output or self.directory / "curves.png")
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_metrics(metrics_path: str | Path, output: str | Path) -> Path:
+    """One panel per numeric metric of a JSONL metrics file, each against ``step``.
+
+    Metrics that share a name after the first ``/`` (``train/loss`` and ``eval/loss``) share a panel,
+    so training and validation loss are read against each other.
+    """
+    require("matplotlib", "train")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    series: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
+    for record in read_metrics(metrics_path):
+        for key, value in record.items():
+            if key in ("step", "time") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                continue
+            panel = key.split("/", 1)[-1]
+            steps, values = series.setdefault(panel, {}).setdefault(key, ([], []))
+            steps.append(record["step"])
+            values.append(value)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    columns = 3
+    rows = max(1, math.ceil(len(series) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.2 * rows), squeeze=False)
+    for axis, (panel, lines) in zip(axes.flat, sorted(series.items()), strict=False):
+        for key, (steps, values) in sorted(lines.items()):
+            axis.plot(steps, values, marker="." if len(steps) < 30 else None, label=key)
+        axis.set_title(panel)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        if len(lines) > 1:
+            axis.legend(fontsize="small")
+    for axis in list(axes.flat)[len(series) :]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(output, dpi=100)
+    plt.close(figure)
+    return output
+
+
+__all__ = ["RunLogger", "plot_metrics", "read_metrics"]

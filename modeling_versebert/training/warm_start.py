@@ -1,0 +1,159 @@
+"""Warm start: copy a Hugging Face BERT checkpoint's weights into VerseBERT where they fit.
+
+BERT keeps query, key and value as three Linear layers; VerseBERT fuses them into one ``qkv``
+(rows in q, k, v order), so those are concatenated. BERT's learned positions have no counterpart
+(ours are a fixed sinusoid) and are skipped, as are its pooler and next-sentence head.
+
+BERT is post-LN (LayerNorm after each residual sum), VerseBERT pre-LN (LayerNorm at the start of
+each branch). Each BERT LayerNorm is mapped to the pre-LN norm that reads the same signal next:
+the embedding LayerNorm → block 0's ``attention_norm``; a block's attention-output LayerNorm → its
+``feed_forward_norm``; a block's output LayerNorm → the next block's ``attention_norm`` (the last
+one → ``final_norm``). The network is still not the same function (the residual stream is no longer
+renormalised), so this is a warm start: it begins far better than a random init, and MLM training
+adapts the rest. Token embeddings are copied as they are: BERT's have a standard deviation near
+1/sqrt(hidden), which is our own init scale (we multiply them by sqrt(hidden) on the way in).
+
+The vocabulary is the checkpoint's, so the run must use the checkpoint's tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+
+
+@dataclass
+class WarmStartReport:
+    """What :func:`warm_start` did: ``mapped`` (ours ← theirs), ``skipped`` (theirs, why), and our
+    parameters left at their random init."""
+
+    mapped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    not_initialised: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"warm start: {len(self.mapped)} tensors mapped, {len(self.skipped)} skipped"]
+        lines += [f"  mapped  {ours} <- {theirs}" for ours, theirs in self.mapped]
+        lines += [f"  skipped {theirs}: {reason}" for theirs, reason in self.skipped]
+        lines += [f"  random  {name}" for name in self.not_initialised]
+        return "\n".join(lines)
+
+
+def load_bert_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """A BERT checkpoint's tensors (without the ``bert.`` prefix) and its config.json."""
+    directory = Path(directory).expanduser()
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise UserError(f"{directory} is not a Hugging Face checkpoint (no config.json)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("model_type") != "bert":
+        raise UserError(f"{directory} holds a {config.get('model_type')!r} checkpoint; warm start reads BERT ones")
+    if (directory / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(directory / "model.safetensors"))
+    elif (directory / "pytorch_model.bin").is_file():
+        tensors = torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    else:
+        raise UserError(f"{directory} has no model.safetensors or pytorch_model.bin")
+    return {name.removeprefix("bert."): tensor for name, tensor in tensors.items()}, config
+
+
+def bert_name_map(num_layers: int) -> dict[str, str | tuple[str, ...]]:
+    """Our parameter name → the BERT tensor name(s) it is made of (several: concatenated rows)."""
+    names: dict[str, str | tuple[str, ...]] = {
+        "versebert.embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
+        "versebert.embeddings.token_type_embeddings.weight": "embeddings.token_type_embeddings.weight",
+        "lm_head.dense.weight": "cls.predictions.transform.dense.weight",
+        "lm_head.dense.bias": "cls.predictions.transform.dense.bias",
+        "lm_head.norm.weight": "cls.predictions.transform.LayerNorm.weight",
+        "lm_head.norm.bias": "cls.predictions.transform.LayerNorm.bias",
+        "lm_head.decoder.bias": "cls.predictions.bias",
+    }
+    for kind in ("weight", "bias"):
+        names[f"versebert.layers.0.attention_norm.{kind}"] = f"embeddings.LayerNorm.{kind}"
+        for layer in range(num_layers):
+            ours, theirs = f"versebert.layers.{layer}", f"encoder.layer.{layer}"
+            names[f"{ours}.attention.qkv.{kind}"] = tuple(
+                f"{theirs}.attention.self.{part}.{kind}" for part in ("query", "key", "value")
+            )
+            names[f"{ours}.attention.output.{kind}"] = f"{theirs}.attention.output.dense.{kind}"
+            names[f"{ours}.feed_forward_norm.{kind}"] = f"{theirs}.attention.output.LayerNorm.{kind}"
+            names[f"{ours}.feed_forward.up.{kind}"] = f"{theirs}.intermediate.dense.{kind}"
+            names[f"{ours}.feed_forward.down.{kind}"] = f"{theirs}.output.dense.{kind}"
+            following = f"versebert.layers.{layer + 1}.attention_norm" if layer + 1 < num_layers else None
+            names[f"{following or 'versebert.final_norm'}.{kind}"] = f"{theirs}.output.LayerNorm.{kind}"
+    return names
+
+
+def warm_start(model: torch.nn.Module, checkpoint_dir: str | Path) -> WarmStartReport:
+    """Copy the BERT checkpoint at ``checkpoint_dir`` into ``model`` (a VerseBertForMaskedLM) in place.
+
+    A tensor is copied when its shape matches ours; attention weights also need the same number of
+    heads (the same matrix split into other heads is another function). Everything else is reported.
+    """
+    tensors, bert_config = load_bert_checkpoint(checkpoint_dir)
+    config = model.config
+    if bert_config.get("hidden_size") != config.hidden_size:
+        raise UserError(
+            f"{checkpoint_dir} has hidden_size {bert_config.get('hidden_size')}, the model {config.hidden_size}: "
+            "no weight would fit; choose a preset of the checkpoint's shape"
+        )
+    if bert_config.get("vocab_size") != config.vocab_size:
+        raise UserError(
+            f"{checkpoint_dir} has a vocabulary of {bert_config.get('vocab_size')}, the model {config.vocab_size}: "
+            "train with the checkpoint's own tokenizer"
+        )
+    same_heads = bert_config.get("num_attention_heads") == config.num_attention_heads
+    same_activation = bert_config.get("hidden_act", "gelu") == config.hidden_act
+
+    report = WarmStartReport()
+    ours = dict(model.named_parameters())
+    used: set[str] = set()
+    with torch.no_grad():
+        for name, source in bert_name_map(config.num_hidden_layers).items():
+            sources = source if isinstance(source, tuple) else (source,)
+            if name not in ours or not all(part in tensors for part in sources):
+                continue
+            used.update(sources)
+            label = "+".join(sources)
+            if ".attention." in name and not same_heads:
+                report.skipped.append(
+                    (label, f"{bert_config.get('num_attention_heads')} heads, ours {config.num_attention_heads}")
+                )
+                continue
+            if ".feed_forward.up" in name and not same_activation:
+                report.skipped.append((label, f"activation {bert_config.get('hidden_act')}, ours {config.hidden_act}"))
+                continue
+            value = torch.cat([tensors[part] for part in sources]) if len(sources) > 1 else tensors[sources[0]]
+            if tuple(value.shape) != tuple(ours[name].shape):
+                report.skipped.append((label, f"shape {tuple(value.shape)}, ours {tuple(ours[name].shape)}"))
+                continue
+            ours[name].copy_(value.to(ours[name].dtype))
+            report.mapped.append((name, label))
+    reasons = {
+        "embeddings.position_embeddings.weight": "learned positions; ours are a fixed sinusoid",
+        "embeddings.position_ids": "buffer of learned positions",
+        "embeddings.token_type_embeddings.weight": "the model has no segment embeddings (type_vocab_size=0)",
+        "cls.predictions.decoder.weight": "tied to the word embeddings",
+    }
+    for name in sorted(set(tensors) - used):
+        if name in reasons:
+            reason = reasons[name]
+        elif name.startswith("encoder.layer."):
+            reason = f"the model has {config.num_hidden_layers} layers"
+        else:
+            reason = "no counterpart (pooler / next-sentence head)"
+        report.skipped.append((name, reason))
+    mapped = {name for name, _ in report.mapped}
+    tied = {"lm_head.decoder.weight"}
+    report.not_initialised = [name for name in ours if name not in mapped and name not in tied]
+    return report
+
+
+__all__ = ["WarmStartReport", "bert_name_map", "load_bert_checkpoint", "warm_start"]

