@@ -1,0 +1,235 @@
+"""Hybrid search behaviour: references first, multi-translation fusion, explanations, bad input,
+and index save/load with mismatch detection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from modeling_versebert.errors import UserError
+from modeling_versebert.retrieval import (
+    DenseEncoder,
+    SearchConfig,
+    SearchIndex,
+    VerseCorpus,
+    VerseSearcher,
+    reference_verse_ids,
+)
+from tests.test_retrieval_support import WEB_VERSES, build_tiny_sentence_transformer, kjv_corpus, web_corpus
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("st0"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def other_model_dir(tmp_path_factory):
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("st1"), seed=1)
+
+
+@pytest.fixture(scope="module")
+def encoder(model_dir):
+    return DenseEncoder(model_dir)
+
+
+@pytest.fixture(scope="module")
+def bm25_searcher():
+    return VerseSearcher(SearchIndex.build([web_corpus()], show_progress=False))
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("John 3:16", [43003016]),
+    ("1 Cor 13:4-7", [46013004, 46013005, 46013006, 46013007]),
+    ("Ps 23", [19023001, 19023002, 19023003, 19023004, 19023005, 19023006]),
+    ("John 3:16; Rom 8:28", [43003016, 45008028]),
+    ("job security", []),  # a bare book name is a word, not a reference
+    ("mark of the beast", []),
+    ("seeking wisdom", []),  # "Wisdom" is a deuterocanonical book
+    ("give you a new heart", []),
+])
+def test_reference_queries_name_verses(query, expected):
+    assert reference_verse_ids(query) == expected
+
+
+def test_reference_query_puts_the_verse_first(bm25_searcher):
+    hits = bm25_searcher.search("John 3:16", k=3)
+    assert hits[0].verse_id == 43003016
+    assert hits[0].reference == "John 3:16"
+    assert hits[0].score is None
+    assert hits[0].matches[0].retriever == "reference"
+
+
+def test_range_reference_returns_the_verses_the_corpus_has_in_order(bm25_searcher):
+    hits = bm25_searcher.search("1 Cor 13:4-7", k=5)
+    assert [hit.verse_id for hit in hits[:2]] == [46013004, 46013005]
+    assert all(hit.matches[0].retriever != "reference" for hit in hits[2:])
+
+
+def test_references_can_be_switched_off():
+    searcher = VerseSearcher(SearchIndex.build([web_corpus()], show_progress=False),
+                             config=SearchConfig(resolve_references=False))
+    assert all(hit.verse_id != 43003016 or hit.score is not None for hit in searcher.search("John 3:16", k=10))
+
+
+def test_hits_explain_which_retriever_matched(bm25_searcher):
+    hit = bm25_searcher.search("give you a new heart", k=1)[0]
+    assert hit.verse_id == 26036026
+    assert hit.text == dict(WEB_VERSES)[26036026]
+    (match,) = hit.matches
+    assert (match.retriever, match.translation, match.rank) == ("bm25", "WEB", 1)
+    assert match.score > 0
+    assert hit.score == pytest.approx(1 / 61)
+    assert "bm25 WEB #1" in hit.why
+    assert json.loads(json.dumps(hit.to_dict()))["matches"][0]["retriever"] == "bm25"
+
+
+def test_kjv_wording_finds_the_verse_while_web_text_is_shown():
+    searcher = VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False))
+    hit = searcher.search("charity suffereth long", k=1)[0]
+    assert hit.verse_id == 46013004
+    assert (hit.translation, hit.text) == ("WEB", dict(WEB_VERSES)[46013004])
+    assert [(m.retriever, m.translation, m.rank) for m in hit.matches] == [("bm25", "KJV", 1)]
+
+
+def test_display_translation_can_be_chosen():
+    searcher = VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False), display="kjv")
+    assert searcher.search("Jesus wept", k=1)[0].text == "Jesus wept."
+    assert searcher.search("new heart", k=1)[0].text.startswith("A new heart also")
+
+
+def test_verse_missing_from_the_display_translation_is_shown_from_another():
+    kjv_only = VerseCorpus.from_texts("KJV", [(1001001, "In the beginning God created the heaven and the earth."),
+                                              (40017021, "Howbeit this kind goeth not out but by prayer and fasting.")])
+    searcher = VerseSearcher(SearchIndex.build([web_corpus(), kjv_only], show_progress=False))
+    hit = searcher.search("prayer and fasting", k=1)[0]
+    assert (hit.verse_id, hit.translation) == (40017021, "KJV")
+
+
+def test_fusion_splits_a_retrievers_weight_over_translations():
+    both = VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False))
+    hit = both.search("Jesus wept", k=1)[0]  # rank 1 in both translations: 2 x (1/2) / 61
+    assert hit.score == pytest.approx(1 / 61)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("", "empty query"),
+    ("   \t\n", "empty query"),
+    ("x" * 10_000, "10,000 characters long; the limit is 1,000"),
+])
+def test_bad_queries_are_user_errors(bm25_searcher, query, message):
+    with pytest.raises(UserError, match=message):
+        bm25_searcher.search(query)
+
+
+def test_bad_k_is_a_user_error(bm25_searcher):
+    with pytest.raises(UserError, match="-k must be a positive"):
+        bm25_searcher.search("love", k=0)
+
+
+def test_dense_needs_a_model():
+    with pytest.raises(UserError, match="needs a model"):
+        VerseSearcher(SearchIndex.build([web_corpus()], show_progress=False), retrievers=["dense"])
+
+
+def test_query_of_unknown_words_gives_no_bm25_hits(bm25_searcher):
+    assert bm25_searcher.search("zebra quantum", k=5) == []
+
+
+def test_missing_model_directory_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="model directory not found"):
+        DenseEncoder(tmp_path / "nope")
+    with pytest.raises(UserError, match="does not hold a saved model"):
+        DenseEncoder(tmp_path)
+
+
+def test_hybrid_hits_carry_both_retrievers_and_dense_only_ranks_everything(encoder):
+    index = SearchIndex.build([web_corpus()], encoder, show_progress=False)
+    hybrid = VerseSearcher(index).search("give you a new heart", k=3)
+    assert {m.retriever for m in hybrid[0].matches} == {"bm25", "dense"}
+    dense = VerseSearcher(index, retrievers=["dense"]).search("zebra", k=len(WEB_VERSES))
+    assert len(dense) == len(WEB_VERSES)  # cosine ranks every verse, even for unknown words
+    scores = [hit.matches[0].score for hit in dense]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_dense_search_is_exact_cosine_top_k(encoder):
+    corpus = web_corpus()
+    index = SearchIndex.build([corpus], encoder, show_progress=False)
+    query = encoder.encode(["a cheerful giver"])[0]
+    expected = np.argsort(-(encoder.encode(corpus.texts) @ query), kind="stable")[:4]
+    hits = VerseSearcher(index, retrievers=["dense"]).search("a cheerful giver", k=4)
+    assert [hit.verse_id for hit in hits] == [corpus.verse_ids[i] for i in expected]
+
+
+def test_batch_search_equals_single_searches(encoder):
+    searcher = VerseSearcher(SearchIndex.build([web_corpus()], encoder, show_progress=False))
+    queries = ["new heart", "Ps 23", "love is patient"]
+
+    def ranks(hits):  # padding in a batch moves dense scores in the last float digits, not the ranks
+        return [(hit.verse_id, [(m.retriever, m.rank) for m in hit.matches]) for hit in hits]
+
+    batched = searcher.search_batch(queries, k=4)
+    assert [ranks(hits) for hits in batched] == [ranks(searcher.search(query, k=4)) for query in queries]
+
+
+def test_index_round_trip_gives_the_same_hits(tmp_path, encoder):
+    index = SearchIndex.build([web_corpus(), kjv_corpus()], encoder, show_progress=False)
+    index.save(tmp_path / "index")
+    loaded = SearchIndex.load(tmp_path / "index", corpora=[web_corpus(), kjv_corpus()], encoder=encoder)
+    for query in ["God loveth a cheerful giver", "John 3:16", "new spirit"]:
+        assert VerseSearcher(loaded).search(query, 5) == VerseSearcher(index).search(query, 5)
+    metadata = json.loads((tmp_path / "index" / "index.json").read_text())
+    assert metadata["translations"] == ["WEB", "KJV"]
+    assert metadata["model"]["fingerprint"] == encoder.fingerprint
+    assert metadata["corpora"]["WEB"]["fingerprint"] == web_corpus().fingerprint
+    suffixes = {path.suffix for path in (tmp_path / "index").rglob("*") if path.is_file()}
+    assert suffixes <= {".json", ".npy", ".safetensors"}
+
+
+def test_index_loads_its_recorded_model_when_none_is_given(tmp_path, encoder):
+    SearchIndex.build([web_corpus()], encoder, show_progress=False).save(tmp_path / "index")
+    loaded = SearchIndex.load(tmp_path / "index", corpora=[web_corpus()])
+    assert loaded.encoder.fingerprint == encoder.fingerprint
+
+
+def test_loading_with_another_model_is_refused(tmp_path, encoder, other_model_dir):
+    SearchIndex.build([web_corpus()], encoder, show_progress=False).save(tmp_path / "index")
+    with pytest.raises(UserError, match="different model"):
+        SearchIndex.load(tmp_path / "index", corpora=[web_corpus()], encoder=DenseEncoder(other_model_dir))
+
+
+def test_loading_with_a_changed_text_is_refused(tmp_path):
+    SearchIndex.build([web_corpus()], show_progress=False).save(tmp_path / "index")
+    changed = VerseCorpus.from_texts("WEB", [(v, t.replace("heart", "mind")) for v, t in WEB_VERSES])
+    with pytest.raises(UserError, match="different WEB text"):
+        SearchIndex.load(tmp_path / "index", corpora=[changed])
+
+
+def test_loading_with_other_translations_is_refused(tmp_path):
+    SearchIndex.build([web_corpus()], show_progress=False).save(tmp_path / "index")
+    with pytest.raises(UserError, match="covers WEB"):
+        SearchIndex.load(tmp_path / "index", corpora=[kjv_corpus()])
+
+
+def test_bm25_only_index_refuses_a_model(tmp_path, encoder):
+    SearchIndex.build([web_corpus()], show_progress=False).save(tmp_path / "index")
+    with pytest.raises(UserError, match="has no dense embeddings"):
+        SearchIndex.load(tmp_path / "index", corpora=[web_corpus()], encoder=encoder)
+
+
+def test_index_whose_model_was_removed_asks_for_one(tmp_path, encoder):
+    SearchIndex.build([web_corpus()], encoder, show_progress=False).save(tmp_path / "index")
+    metadata_path = tmp_path / "index" / "index.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["model"]["path"] = str(tmp_path / "gone")
+    metadata_path.write_text(json.dumps(metadata))
+    with pytest.raises(UserError, match="no longer exists"):
+        SearchIndex.load(tmp_path / "index", corpora=[web_corpus()])
+
+
+def test_directory_without_an_index_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="is not a VerseBERT search index"):
+        SearchIndex.load(tmp_path, corpora=[web_corpus()])

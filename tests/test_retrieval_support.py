@@ -1,0 +1,102 @@
+"""Tiny in-process fixtures for retrieval tests: verses, a word-level tokenizer, a random SentenceTransformer.
+
+Imported by the other ``test_retrieval*``, ``test_eval*`` and ``test_cli_search*`` modules; the tests
+here check that the fixtures behave like the real thing where it matters (unit-length embeddings,
+one fingerprint per set of weights).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+# Real verse ids, so references ("John 3:16") resolve; WEB-like and KJV-like wording.
+WEB_VERSES = [
+    (1001001, "In the beginning, God created the heavens and the earth."),
+    (19023001, "Yahweh is my shepherd; I shall lack nothing."),
+    (26036026, "I will also give you a new heart, and I will put a new spirit within you."),
+    (43003016, "For God so loved the world, that he gave his one and only Son."),
+    (43011035, "Jesus wept."),
+    (46013004, "Love is patient and is kind. Love doesn't envy."),
+    (46013005, "doesn't behave itself inappropriately, doesn't seek its own way, is not provoked."),
+    (47009007, "Let each man give according as he has determined in his heart; for God loves a cheerful giver."),
+    (49002008, "For by grace you have been saved through faith."),
+    (62004008, "He who doesn't love doesn't know God, for God is love."),
+]
+KJV_VERSES = [
+    (1001001, "In the beginning God created the heaven and the earth."),
+    (19023001, "The LORD is my shepherd; I shall not want."),
+    (26036026, "A new heart also will I give you, and a new spirit will I put within you."),
+    (43003016, "For God so loved the world, that he gave his only begotten Son."),
+    (43011035, "Jesus wept."),
+    (46013004, "Charity suffereth long, and is kind; charity envieth not."),
+    (46013005, "Doth not behave itself unseemly, seeketh not her own, is not easily provoked."),
+    (47009007, "Every man according as he purposeth in his heart, so let him give; for God loveth a cheerful giver."),
+    (49002008, "For by grace are ye saved through faith."),
+    (62004008, "He that loveth not knoweth not God; for God is love."),
+]
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def word_vocabulary(texts) -> list[str]:
+    words = sorted({word for text in texts for word in re.findall(r"\w+|[^\w\s]", text.lower())})
+    return SPECIAL_TOKENS + words
+
+
+def build_tokenizer(directory: Path, texts, extra_tokens=()):
+    """A BertTokenizerFast over the texts' words (plus ``extra_tokens``, e.g. ``##`` pieces)."""
+    from transformers import BertTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab = word_vocabulary(texts) + [token for token in extra_tokens if token not in word_vocabulary(texts)]
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=True)
+
+
+def build_tiny_sentence_transformer(directory: Path, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer, 32-wide BERT with mean pooling, saved as a SentenceTransformer."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    backbone = directory / "backbone"
+    tokenizer = build_tokenizer(backbone, [text for _, text in WEB_VERSES + KJV_VERSES] + ["new heart love"])
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=37, max_position_embeddings=128)
+    BertModel(config).save_pretrained(backbone)
+    tokenizer.save_pretrained(backbone)
+    transformer = Transformer(str(backbone), max_seq_length=64)
+    model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")],
+                                device="cpu")
+    model.save(str(directory / "model"))
+    return directory / "model"
+
+
+def web_corpus():
+    from modeling_versebert.retrieval import VerseCorpus
+
+    return VerseCorpus.from_texts("WEB", WEB_VERSES)
+
+
+def kjv_corpus():
+    from modeling_versebert.retrieval import VerseCorpus
+
+    return VerseCorpus.from_texts("KJV", KJV_VERSES)
+
+
+def test_tiny_encoder_gives_unit_vectors_and_a_stable_fingerprint(tmp_path):
+    from modeling_versebert.retrieval import DenseEncoder
+
+    first = build_tiny_sentence_transformer(tmp_path / "a", seed=0)
+    again = build_tiny_sentence_transformer(tmp_path / "b", seed=0)
+    other = build_tiny_sentence_transformer(tmp_path / "c", seed=1)
+    encoder = DenseEncoder(first)
+    embeddings = encoder.encode(["a new heart", "Jesus wept."])
+    assert embeddings.shape == (2, 32) and embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    assert encoder.fingerprint == DenseEncoder(again).fingerprint
+    assert encoder.fingerprint != DenseEncoder(other).fingerprint
