@@ -91,6 +91,7 @@ BASE = MlmConfig(
     save_every=4,
     keep_last=2,
     eval_batch_size=8,
+    plot_curves=False,
 )
 
 
@@ -301,7 +302,7 @@ def test_resident_memory_stays_flat_over_hundreds_of_steps(tmp_path, tokenizer, 
 def test_the_final_model_is_saved_with_its_tokenizer_special_ids_and_curves(tmp_path, tokenizer, corpus):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    output, model_dir = train(tmp_path, tokenizer, corpus)
+    output, model_dir = train(tmp_path, tokenizer, corpus, plot_curves=True)
     config = json.loads((model_dir / "config.json").read_text())
     assert {key: config[f"{key}_token_id"] for key in ("pad", "unk", "cls", "sep", "mask")} == {
         "pad": 0,

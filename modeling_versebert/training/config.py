@@ -152,6 +152,8 @@ class MlmConfig:
 
     ``length_group_batches``: batches are formed from groups of this many batches' worth of
     shuffled verses sorted by length, so a batch pads to similar lengths (1 = no grouping).
+
+    ``plot_curves`` writes ``curves.png`` at the end (matplotlib takes seconds, which tiny runs notice).
     """
 
     batch_size: int = 64
@@ -177,6 +179,7 @@ class MlmConfig:
     eval_max_batches: int | None = None
     save_every: int = 1000
     keep_last: int = 3
+    plot_curves: bool = True
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -212,8 +215,9 @@ class MlmConfig:
             )
         if self.mixed_precision not in MIXED_PRECISIONS:
             raise ValueError(f"{owner}.mixed_precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}")
-        if not isinstance(self.project_masked_only, bool):
-            raise ValueError(f"{owner}.project_masked_only must be true or false, got {self.project_masked_only!r}")
+        for name in ("project_masked_only", "plot_curves"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
 
@@ -247,8 +251,8 @@ TYPED_SECTIONS = {item.name: item.type for item in dataclasses.fields(Preset) if
 def from_mapping(cls: type, values: Mapping | None, where: str):
     """Build dataclass ``cls`` from a YAML mapping.
 
-    Nested dataclasses recurse, lists become tuples, integers are accepted for float fields, and
-    unknown keys are refused with their dotted name (``mlm.batchsize``).
+    Nested dataclasses recurse, lists become tuples, float fields accept integers and ``5e-4``
+    (a string to YAML), and unknown keys are refused with their dotted name (``mlm.batchsize``).
     """
     if values is None:
         values = {}
@@ -270,11 +274,21 @@ def from_mapping(cls: type, values: Mapping | None, where: str):
             value = tuple(value)
         elif isinstance(value, int) and not isinstance(value, bool) and _accepts(hint, float):
             value = float(value)
+        elif isinstance(value, str) and _accepts(hint, float):
+            value = _float_or_text(value)
         kwargs[name] = value
     try:
         return cls(**kwargs)
     except TypeError as error:  # a required setting is missing
         raise ValueError(f"{where}: {error}") from None
+
+
+def _float_or_text(value: str) -> float | str:
+    """YAML 1.1 reads ``5e-4`` (no dot) as a string; a float setting takes it as the number it means."""
+    try:
+        return float(value)
+    except ValueError:
+        return value  # refused by the section's own validation, which names the field
 
 
 def _accepts(hint, kind: type) -> bool:

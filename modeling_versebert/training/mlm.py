@@ -217,6 +217,7 @@ class MlmTrainer:
             lr=config.learning_rate,
             betas=(config.adam_beta1, config.adam_beta2),
             eps=config.adam_epsilon,
+            fused=accelerator.device.type in ("cpu", "cuda"),  # one kernel for all tensors, not one per tensor
         )
         model, optimizer, self.train_loader = accelerator.prepare(model, optimizer, train_loader)
         self.model, self.optimizer = model, optimizer
@@ -451,7 +452,7 @@ class MlmTrainer:
             run_log.close()
         if last_eval_step != progress.step:
             run_log.log(progress.step, self.evaluate())
-        if accelerator.is_main_process:
+        if config.plot_curves and accelerator.is_main_process:
             run_log.plot(output_dir / "curves.png")
 
     def _window_metrics(self, seconds: float, lr: float, grad_norm: torch.Tensor) -> dict[str, float]:

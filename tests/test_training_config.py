@@ -1,0 +1,90 @@
+"""Presets load into typed, validated settings; mistakes name the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from modeling_versebert.errors import UserError
+from modeling_versebert.training.config import (
+    MlmConfig,
+    ModelShape,
+    available_presets,
+    load_preset,
+    preset_from_mapping,
+)
+
+SHAPES = {"tiny": (2, 128), "mini": (4, 256), "small": (6, 384), "base": (12, 768)}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_preset_loads_with_its_shape_and_the_16k_vocabulary(name):
+    preset = load_preset(name)
+    assert (preset.model.num_hidden_layers, preset.model.hidden_size) == SHAPES[name]
+    assert preset.tokenizer.vocab_size == 16000
+    assert preset.tokenizer.max_length == 128
+    assert "KJV" in preset.data.translations and preset.mlm.max_grad_norm == 1.0
+    config = preset.model.to_config(vocab_size=16000, pad_token_id=0)
+    assert config.hidden_size == SHAPES[name][1] and config.vocab_size == 16000
+
+
+def test_presets_are_found_through_the_train_configs_symlink():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "train" / "configs").is_symlink()
+    assert set(available_presets()) >= set(SHAPES)
+    assert load_preset(root / "train" / "configs" / "tiny.yaml").name == "tiny"
+
+
+def test_overrides_apply_dotted_settings_with_yaml_values():
+    preset = load_preset("tiny", ["mlm.max_steps=7", "mlm.learning_rate=2e-4", "data.translations=[kjv, web]"])
+    assert preset.mlm.max_steps == 7 and preset.mlm.learning_rate == 2e-4
+    assert preset.data.translations == ("KJV", "WEB")
+
+
+def test_a_misspelt_setting_is_refused_with_its_dotted_name():
+    with pytest.raises(UserError, match=r"mlm\.batchsize"):
+        load_preset("tiny", ["mlm.batchsize=3"])
+    with pytest.raises(UserError, match="unknown section"):
+        load_preset("tiny", ["mlmm.batch_size=3"])
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("mlm.batch_size=0", "mlm.batch_size"),
+        ("mlm.warmup=1.5", "mlm.warmup"),
+        ("mlm.mask_token_fraction=0.95", "mask_token_fraction + random_token_fraction"),
+        ("mlm.mixed_precision=fp64", "mlm.mixed_precision"),
+        ("model.num_attention_heads=3", "num_attention_heads"),
+        ("tokenizer.max_length=1024", "tokenizer.max_length"),
+        ("data.validation_fraction=0", "data.validation_fraction"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(override, field):
+    with pytest.raises(UserError) as error:
+        load_preset("tiny", [override])
+    assert field in str(error.value)
+
+
+def test_stage_sections_are_kept_as_written_for_their_own_parsers():
+    preset = preset_from_mapping(
+        {
+            "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+            "translation_pairs": {"pairs_per_verse": 3},
+        }
+    )
+    assert preset.raw["translation_pairs"] == {"pairs_per_verse": 3}
+    assert preset.mlm == MlmConfig()
+
+
+def test_settings_validate_when_built_in_python_too():
+    with pytest.raises(ValueError, match="mlm.epochs"):
+        MlmConfig(epochs=0)
+    with pytest.raises(ValueError, match="model: .*hidden_size"):
+        ModelShape(hidden_size=0, num_hidden_layers=1, num_attention_heads=1, intermediate_size=4)
+
+
+def test_an_unknown_preset_lists_the_available_ones():
+    with pytest.raises(UserError, match="tiny"):
+        load_preset("gigantic")

