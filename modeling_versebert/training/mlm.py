@@ -116,6 +116,30 @@ def config_for_tokenizer(model_config, tokenizer):
     return type(model_config)(**values)
 
 
+def make_accelerator(config: MlmConfig):
+    """The run's Accelerator. Create it before anything else touches accelerate's process state.
+
+    On a CPU-only machine a bare ``PartialState()`` created first ignores ``ACCELERATE_USE_CPU`` and
+    freezes the state as single-process; only the Accelerator reads that variable. And without it,
+    ranks started by ``accelerate launch`` never join one group: each trains alone and they overwrite
+    each other's checkpoints, which is refused here.
+    """
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(
+        mixed_precision=resolve_mixed_precision(config.mixed_precision),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        step_scheduler_with_optimizer=False,  # stepped once per optimizer step, on every process (PITFALL 14)
+    )
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if accelerator.num_processes != launched:
+        raise UserError(
+            f"{launched} processes were launched but they did not join one group; on CPUs run "
+            "`ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes N ...`"
+        )
+    return accelerator
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoints
 
@@ -179,16 +203,9 @@ class MlmTrainer:
         validation: TokenSequences | None = None,
         accelerator=None,
     ):
-        from accelerate import Accelerator
-
         self.config = config
         self.tokenizer = tokenizer
-        self.accelerator = accelerator or Accelerator(
-            mixed_precision=resolve_mixed_precision(config.mixed_precision),
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            step_scheduler_with_optimizer=False,  # stepped once per optimizer step, on every process (PITFALL 14)
-        )
-        accelerator = self.accelerator
+        self.accelerator = accelerator = accelerator or make_accelerator(config)
         self.vocab_size = model.config.vocab_size
         self.mask_token_id = tokenizer.mask_token_id
         self.special_ids = sorted(set(tokenizer.all_special_ids))
@@ -498,6 +515,7 @@ def train_mlm(
     model_dir: str | Path | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
+    accelerator=None,
 ) -> Path:
     """Pre-train VerseBERT with masked language modeling; returns the final model's directory.
 
@@ -508,9 +526,8 @@ def train_mlm(
     ``output_dir`` receives ``checkpoints/``, ``logs/`` (JSONL + TensorBoard) and ``curves.png``;
     the model goes to ``model_dir`` (default ``output_dir/model``). ``init_from`` warm-starts
     from a BERT checkpoint (whose tokenizer ``tokenizer`` must be); ``resume`` continues from the
-    newest checkpoint in ``output_dir``.
+    newest checkpoint in ``output_dir``. ``accelerator`` defaults to :func:`make_accelerator`'s.
     """
-    from accelerate import PartialState
     from accelerate.utils import set_seed
 
     from ..modeling_versebert import VerseBertForMaskedLM
@@ -518,8 +535,9 @@ def train_mlm(
 
     if "train" not in dataset:
         raise UserError("the MLM dataset has no 'train' split")
+    accelerator = accelerator or make_accelerator(config)
     # Model init and dropout (one stream per process); masks and data order have their own seeds.
-    set_seed(config.seed + PartialState().process_index)
+    set_seed(config.seed + accelerator.process_index)
     model = VerseBertForMaskedLM(config_for_tokenizer(model_config, tokenizer))
     if init_from is not None and not resume:  # a resumed run loads its own weights
         report = warm_start(model, init_from)
@@ -530,6 +548,7 @@ def train_mlm(
         tokenizer=tokenizer,
         train=TokenSequences.from_dataset(dataset["train"]),
         validation=TokenSequences.from_dataset(dataset["validation"]) if "validation" in dataset else None,
+        accelerator=accelerator,
     )
     trainer.accelerator.print(
         f"MLM: {trainer.total_steps} steps ({trainer.warmup_steps} warmup), "
@@ -557,14 +576,12 @@ def pretrain_from_preset(
     translations (saved to ``tokenizer_dir`` or ``output_dir/tokenizer``). Preparation runs on the
     main process first, so the other processes read its caches.
     """
-    from accelerate import PartialState
-
     from ..data.mlm_corpus import build_mlm_corpus
     from ..data.tokenizer import load_tokenizer
 
     output_dir = Path(output_dir)
-    state = PartialState()
-    with state.main_process_first():
+    accelerator = make_accelerator(preset.mlm)
+    with accelerator.main_process_first():
         if init_from is not None:
             tokenizer = load_tokenizer(init_from)
         elif tokenizer_dir is not None and Path(tokenizer_dir).is_dir():
@@ -589,6 +606,7 @@ def pretrain_from_preset(
         model_dir=model_dir,
         resume=resume,
         init_from=init_from,
+        accelerator=accelerator,
     )
 
 
@@ -609,6 +627,7 @@ __all__ = [
     "config_for_tokenizer",
     "list_checkpoints",
     "lr_multiplier",
+    "make_accelerator",
     "parameter_groups",
     "pretrain_from_preset",
     "resolve_mixed_precision",
