@@ -219,7 +219,7 @@ def read_package(code: str) -> PackageText:
     ids = sorted(bible.verse_start_indices, key=bible.verse_start_indices.__getitem__)
     resegmented = not _offsets_are_sound(content, ids, bible.verse_start_indices)
     if resegmented:
-        logger.warning("%s: pythonbible's verse offsets are corrupt; re-segmenting by verse numbers", info.code)
+        logger.info("%s: pythonbible's verse offsets are corrupt; re-segmenting by verse numbers", info.code)
         segments = _segment_by_verse_numbers(content, ids)
     else:
         segments = _segment_by_offsets(content, ids, bible)

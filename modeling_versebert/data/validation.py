@@ -42,10 +42,16 @@ from ..errors import UserError
 
 logger = logging.getLogger(__name__)
 
-SHIFTED_BACK = "shifted: matches the previous verse"
-SHIFTED_FORWARD = "shifted: matches the next verse"
-UNALIGNED = "unaligned: part of a stretch matching no translation"
-LENGTH = "length: far longer or shorter than in other translations"
+SHIFTED_BACK = "shifted_back"
+SHIFTED_FORWARD = "shifted_forward"
+UNALIGNED = "unaligned"
+LENGTH = "length"
+REASONS = {
+    SHIFTED_BACK: "matches the previous verse of the other translations",
+    SHIFTED_FORWARD: "matches the next verse of the other translations",
+    UNALIGNED: "in a stretch of verses matching no other translation",
+    LENGTH: "far longer or shorter than the verse in any other translation, and agrees poorly",
+}
 
 # Function words and the archaic forms the older translations add, so that agreement measures
 # shared content ("shepherd", "want"), not shared grammar ("the", "thou", "hath").
@@ -147,7 +153,12 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class FlaggedVerse:
-    """One verse judged not to belong to its id, with the evidence and text snippets to show."""
+    """One verse judged not to belong to its id: the evidence, and text snippets to show.
+
+    ``reason`` is a key of :data:`REASONS`; ``agreement`` and ``neighbour_agreement`` are the
+    medians over the other translations for the verse's own id and its best neighbour;
+    ``compared_text`` is the same id in ``compared_with``, for the eye.
+    """
 
     verse_id: int
     reference: str
@@ -156,7 +167,8 @@ class FlaggedVerse:
     neighbour_agreement: float
     length_ratio: float
     text: str
-    reference_text: str
+    compared_with: str
+    compared_text: str
 
 
 @dataclass(frozen=True)
@@ -391,7 +403,7 @@ def validate_texts(
                 reason = SHIFTED_BACK if direction[row] < 0 else SHIFTED_FORWARD
             else:
                 reason = UNALIGNED if unaligned[row] else LENGTH
-            reference_text = next((texts[other][verse_id] for other in references if verse_id in texts[other]), "")
+            compared_with = next((other for other in references if verse_id in texts[other]), "")
             flagged.append(
                 FlaggedVerse(
                     verse_id=verse_id,
@@ -401,7 +413,8 @@ def validate_texts(
                     neighbour_agreement=round(float(neighbour[row]), 3),
                     length_ratio=round(float(ratio[row]), 2),
                     text=_snippet(texts[code][verse_id]),
-                    reference_text=_snippet(reference_text),
+                    compared_with=compared_with,
+                    compared_text=_snippet(texts[compared_with][verse_id]) if compared_with else "",
                 )
             )
         reports[code] = TranslationReport(
