@@ -115,6 +115,9 @@ class TokenizerSettings:
 class DataSettings:
     """Which translations make up the MLM corpus, and the share of verses held out for validation.
 
+    ``exclude_flagged`` leaves out verses the alignment check flagged; ``drop_quotes`` removes
+    quotation marks (see :func:`modeling_versebert.data.mlm_corpus.build_mlm_corpus`).
+
     The split is by verse (every translation of a validation verse is held out), so validation loss
     is not flattered by a memorised parallel verse.
     """
@@ -122,6 +125,7 @@ class DataSettings:
     translations: tuple[str, ...] = DEFAULT_TRANSLATIONS
     validation_fraction: float = 0.02
     exclude_flagged: bool = True
+    drop_quotes: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -129,8 +133,9 @@ class DataSettings:
             raise ValueError(f"data.translations must be a non-empty list of codes, got {self.translations!r}")
         object.__setattr__(self, "translations", tuple(str(code).upper() for code in self.translations))
         _fraction("data", "validation_fraction", self.validation_fraction, low_open=True)
-        if not isinstance(self.exclude_flagged, bool):
-            raise ValueError(f"data.exclude_flagged must be true or false, got {self.exclude_flagged!r}")
+        for name in ("exclude_flagged", "drop_quotes"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"data.{name} must be true or false, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

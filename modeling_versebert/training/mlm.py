@@ -595,6 +595,7 @@ def pretrain_from_preset(
             validation_fraction=preset.data.validation_fraction,
             seed=preset.data.seed,
             exclude_flagged=preset.data.exclude_flagged,
+            drop_quotes=preset.data.drop_quotes,
             cache_dir=cache_dir,
         )
     return train_mlm(
@@ -614,9 +615,17 @@ def _train_tokenizer(preset: Preset, directory: Path):
     from ..data.bible import load_verses
     from ..data.tokenizer import train_wordpiece_tokenizer
 
-    texts = [verse.text for code in preset.data.translations for verse in load_verses(code)]
+    texts = [
+        verse.text
+        for code in preset.data.translations
+        for verse in load_verses(code, drop_quotes=preset.data.drop_quotes)
+    ]
     return train_wordpiece_tokenizer(
-        texts, vocab_size=preset.tokenizer.vocab_size, output_dir=directory, lowercase=preset.tokenizer.lowercase
+        texts,
+        vocab_size=preset.tokenizer.vocab_size,
+        output_dir=directory,
+        lowercase=preset.tokenizer.lowercase,
+        model_max_length=preset.model.max_position_embeddings,
     )
 
 
