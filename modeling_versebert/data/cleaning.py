@@ -81,7 +81,7 @@ def remove_markup(text: str) -> str:
     words it leaves untranslated (7 verses), BBE and WBS write a lone ``+`` where a Psalm title was
     (67 verses).
     """
-    text = _EMPHASIS.sub(" ", text)
+    text = _EMPHASIS.sub("", text)
     text = _TITLE_MARKER.sub(" ", text)
     return _BRACES.sub("", text)
 
