@@ -46,13 +46,13 @@ def word_vocabulary(texts) -> list[str]:
 
 
 def build_tokenizer(directory: Path, texts, extra_tokens=()):
-    """A BertTokenizerFast over the texts' words (plus ``extra_tokens``, e.g. ``##`` pieces)."""
+    """A fast BERT tokenizer over the texts' words (plus ``extra_tokens``, e.g. ``##`` pieces), saved."""
     from transformers import BertTokenizerFast
 
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab = word_vocabulary(texts) + [token for token in extra_tokens if token not in word_vocabulary(texts)]
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    return BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=True)
+    vocab = list(dict.fromkeys(word_vocabulary(texts) + list(extra_tokens)))
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
+    tokenizer.save_pretrained(directory)
+    return tokenizer
 
 
 def build_tiny_sentence_transformer(directory: Path, seed: int = 0) -> Path:
@@ -64,11 +64,11 @@ def build_tiny_sentence_transformer(directory: Path, seed: int = 0) -> Path:
 
     backbone = directory / "backbone"
     tokenizer = build_tokenizer(backbone, [text for _, text in WEB_VERSES + KJV_VERSES] + ["new heart love"])
+    assert tokenizer.unk_token_id not in tokenizer("a new heart")["input_ids"]
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=37, max_position_embeddings=128)
     BertModel(config).save_pretrained(backbone)
-    tokenizer.save_pretrained(backbone)
     transformer = Transformer(str(backbone), max_seq_length=64)
     model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")],
                                 device="cpu")

@@ -12,9 +12,10 @@ judgment about verses. :class:`RelevanceRule` makes it one: short passages count
 one vote count would flood the judgments with weak, mostly off-topic verses), and more votes mean a
 higher grade on a log scale.
 
-Ranges are expanded over pythonbible's canonical verse structure (verses per chapter), never over a
-translation, so the judgments do not depend on which Bible text is loaded. Rows naming a verse that
-structure does not know are set aside and reported (:attr:`TopicVotes.unknown`), never used.
+Ranges are expanded over the canonical verse list (:func:`.bible.canonical_verse_ids`, pythonbible's
+verse structure), never over a translation, so the judgments do not depend on which Bible text is
+loaded. Rows naming a verse that structure does not know are set aside and reported
+(:attr:`TopicVotes.unknown`), never used.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from .bible import canonical_verse_ids
 
 logger = logging.getLogger(__name__)
 
 HEADER_FIRST_COLUMN = "Topic"
-NUMBER_OF_BOOKS = 66
 
 
 class TopicVotesFormatError(UserError):
@@ -151,20 +152,6 @@ class TopicVersePair:
     topic: str
     verse_id: int
     votes: int
-
-
-@functools.lru_cache(maxsize=1)
-def canonical_verse_ids() -> tuple[int, ...]:
-    """Every verse id of the 66-book canon in order, from pythonbible's verse structure."""
-    import pythonbible
-
-    ids = []
-    for book_number in range(1, NUMBER_OF_BOOKS + 1):
-        book = pythonbible.Book(book_number)
-        for chapter in range(1, pythonbible.get_number_of_chapters(book) + 1):
-            verses = pythonbible.get_number_of_verses(book, chapter)
-            ids.extend(book_number * 1_000_000 + chapter * 1000 + verse for verse in range(1, verses + 1))
-    return tuple(ids)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,72 @@
+"""``versebert evaluate retrieval|cloze``: the retrieval harness on topic votes, and the MLM cloze probe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DEFAULT_OUTPUT = Path("outputs/eval")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate retrieval on OpenBible topic votes, or probe an MLM")
+    tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+
+    retrieval = tasks.add_parser(
+        "retrieval",
+        help="substring, BM25, dense and hybrid search on a topic-votes file (NDCG@10, P@10, Recall@100, MRR@10)",
+    )
+    retrieval.add_argument("--judgments", type=Path, required=True, help="OpenBible topic-votes TSV (any path)")
+    retrieval.add_argument("--translation", default="WEB", help="corpus translation (default WEB)")
+    retrieval.add_argument("--model", type=Path, action="append", default=[],
+                           help="model directory to evaluate (dense and hybrid rows); repeatable")
+    retrieval.add_argument("--no-peer", action="store_true", help="skip the all-MiniLM-L6-v2 peer rows")
+    retrieval.add_argument("--index-cache", type=Path, help="directory to save and reuse built indexes")
+    retrieval.add_argument("--stat-test", default="student", choices=("student", "fisher", "tukey"),
+                           help="paired significance test against BM25 (default: two-sided paired t-test)")
+    retrieval.add_argument("--max-p", type=float, default=0.05, help="significance level (default 0.05)")
+    retrieval.add_argument("--output", "-o", type=Path, default=DEFAULT_OUTPUT, help=f"default {DEFAULT_OUTPUT}")
+    retrieval.set_defaults(run=run_retrieval)
+
+    cloze = tasks.add_parser("cloze", help="mask meaningful words in verses and check the MLM's top-k guesses")
+    cloze.add_argument("--model", type=Path, required=True, help="masked-LM checkpoint directory")
+    cloze.add_argument("--items", type=Path, help="JSON items file (default: the packaged ~30 items)")
+    cloze.add_argument("--translation", help="verse text to mask (default: the items file's, WEB)")
+    cloze.add_argument("-k", type=int, default=5, help="candidates per item (default 5)")
+    cloze.add_argument("--output", "-o", type=Path, help="also write the full report as JSON here")
+    cloze.set_defaults(run=run_cloze)
+
+
+def run_retrieval(args: argparse.Namespace) -> int:
+    from ..data.bible import translation_info
+    from ..evaluation.harness import RetrievalEvalConfig, evaluate_retrieval
+    from ..evaluation.report import to_markdown, write_report
+    from ..retrieval.dense import check_model_dir
+
+    config = RetrievalEvalConfig(
+        judgments=args.judgments,
+        translation=translation_info(args.translation).code,
+        models=tuple(check_model_dir(model) for model in args.model),
+        include_peer=not args.no_peer,
+        index_cache=args.index_cache,
+        stat_test=args.stat_test,
+        max_p=args.max_p,
+    )
+    report = evaluate_retrieval(config)
+    paths = write_report(report, args.output)
+    print(to_markdown(report))
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def run_cloze(args: argparse.Namespace) -> int:
+    from ..evaluation.cloze import format_report, probe_checkpoint
+
+    report = probe_checkpoint(args.model, items_path=args.items, translation=args.translation, top_k=args.k)
+    print(format_report(report))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,106 @@
+"""``versebert search QUERY``: find verses by words or by reference.
+
+Without ``--model`` it is BM25 over the chosen translation(s), usable at once; with ``--model`` it
+is hybrid (BM25 + dense, fused by RRF), embedding the verses first unless ``--index`` points to a
+prebuilt index (``versebert index build``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+DEFAULT_TRANSLATION = "WEB"
+
+
+def add_translation_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--translation", "-t", action="append", metavar="CODE",
+        help=f"translation(s) to search, repeatable or comma-separated, e.g. WEB,KJV (default {DEFAULT_TRANSLATION})",
+    )
+
+
+def translation_codes(values: list[str] | None) -> list[str]:
+    """Validated, de-duplicated translation codes from ``--translation`` values (UserError if unknown)."""
+    from ..data.bible import translation_info
+
+    codes = [code for value in values or [DEFAULT_TRANSLATION] for code in value.split(",") if code.strip()]
+    return list(dict.fromkeys(translation_info(code).code for code in codes))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search verses by words or reference (BM25; hybrid with --model or --index)",
+        description=__doc__.splitlines()[0].strip("`"),
+    )
+    parser.add_argument("query", metavar="QUERY", help='words ("give you a new heart") or a reference ("1 Cor 13:4-7")')
+    parser.add_argument("--model", type=Path, help="model directory for hybrid search (SentenceTransformer-loadable)")
+    parser.add_argument("--index", type=Path, help="prebuilt index directory from `versebert index build`")
+    add_translation_argument(parser)
+    parser.add_argument("--display", metavar="CODE", help="translation whose text is shown (default WEB if searched)")
+    parser.add_argument("-k", type=int, default=10, help="number of verses to show (default 10)")
+    parser.add_argument("--json", action="store_true", help="print the hits as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..retrieval.searcher import validate_query
+
+    query = validate_query(args.query)  # cheap checks first: no loading for a query we would refuse
+    if args.k < 1:
+        raise UserError(f"-k must be a positive number of results, got {args.k}")
+    searcher = _searcher(args)
+    hits = searcher.search(query, args.k)
+    if args.json:
+        print(json.dumps({
+            "query": query,
+            "translations": searcher.index.translations,
+            "display": searcher.display.translation,
+            "retrievers": list(searcher.retrievers),
+            "hits": [hit.to_dict() for hit in hits],
+        }, indent=2, ensure_ascii=False))
+    else:
+        print(format_hits(hits, searcher))
+    return 0
+
+
+def _searcher(args: argparse.Namespace):
+    from ..errors import UserError
+    from ..retrieval import DenseEncoder, SearchIndex, VerseCorpus, VerseSearcher
+    from ..retrieval.dense import check_model_dir
+    from ..retrieval.index import read_metadata
+
+    if args.index is not None:
+        codes = read_metadata(args.index)["translations"]
+        if args.translation and translation_codes(args.translation) != codes:
+            raise UserError(f"index {args.index} covers {', '.join(codes)}; drop --translation or rebuild the index")
+        encoder = DenseEncoder(args.model) if args.model else None
+        index = SearchIndex.load(args.index, encoder=encoder)
+    else:
+        codes = translation_codes(args.translation)
+        model = check_model_dir(args.model) if args.model else None  # fail before loading the Bible
+        corpora = [VerseCorpus.from_translation(code) for code in codes]
+        index = SearchIndex.build(corpora, DenseEncoder(model) if model else None)
+    display = translation_codes([args.display])[0] if args.display else None
+    return VerseSearcher(index, display=display)
+
+
+def format_hits(hits, searcher) -> str:
+    """A readable table: rank, reference, fused score and what matched, then the wrapped text."""
+    if not hits:
+        return "No verses matched."
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+    lines = [f"{'#':>3}  {'reference':<22} {'score':>7}  matched by", "-" * width]
+    for hit in hits:
+        score = "ref" if hit.score is None else f"{hit.score:.4f}"
+        reference = hit.reference
+        if hit.translation != searcher.display.translation:
+            reference += f" ({hit.translation})"
+        lines.append(f"{hit.rank:>3}  {reference:<22} {score:>7}  {hit.why}")
+        lines.extend(textwrap.wrap(hit.text, width=width - 5, initial_indent="     ", subsequent_indent="     "))
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Write a retrieval evaluation as JSON (for machines), Markdown (for people) and a bar chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .harness import RetrievalEvalReport
+from .metrics import METRIC_LABELS
+
+
+def to_markdown(report: RetrievalEvalReport) -> str:
+    """A table of every system; ``†`` marks a significant difference from the baseline."""
+    judged = report.judgments
+    lines = [
+        f"# Retrieval evaluation: {judged['topics']} topics, {report.translation} ({report.corpus_verses:,} verses)",
+        "",
+        f"Judgments: `{judged['source']}` ({judged['judged_verses']:,} judged verses; "
+        f"{judged['skipped_rows']:,} long-passage rows skipped; rule {judged['rule']}).",
+        "",
+        "| system | " + " | ".join(METRIC_LABELS[m] for m in report.metrics)
+        + f" | p (NDCG@10 vs {report.baseline}) | query time (s) |",
+        "| --- |" + " ---: |" * (len(report.metrics) + 2),
+    ]
+    for system in report.systems:
+        cells = [f"{system.scores[m]:.4f}{'†' if system.significant[m] else ''}" for m in report.metrics]
+        p_value = "—" if system.name == report.baseline else f"{system.p_values['ndcg@10']:.3g}"
+        lines.append(f"| {system.name} | " + " | ".join(cells) + f" | {p_value} | {system.query_seconds:.1f} |")
+    lines += [
+        "",
+        f"† p < {report.max_p} against {report.baseline}, paired {report.stat_test} test over topics (ranx).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(report: RetrievalEvalReport, path: Path) -> None:
+    """Grouped bars: one group per metric, one bar per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = list(report.metrics)
+    width = 0.8 / len(report.systems)
+    figure, axes = plt.subplots(figsize=(max(7.0, 1.6 * len(metrics) * len(report.systems) / 3), 4.5))
+    positions = np.arange(len(metrics))
+    for i, system in enumerate(report.systems):
+        bars = axes.bar(positions + i * width, [system.scores[m] for m in metrics], width, label=system.name)
+        axes.bar_label(bars, fmt="%.3f", fontsize=6, rotation=90, padding=2)
+    axes.set_xticks(positions + width * (len(report.systems) - 1) / 2, [METRIC_LABELS[m] for m in metrics])
+    axes.set_ylabel("score")
+    axes.set_title(f"{report.judgments['topics']} OpenBible topics, {report.translation}")
+    axes.legend(fontsize=7, loc="upper left")
+    axes.margins(y=0.15)
+    figure.tight_layout()
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
+def write_report(report: RetrievalEvalReport, output_dir: str | Path, stem: str = "retrieval") -> dict[str, Path]:
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``output_dir``."""
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    paths = {"json": output / f"{stem}.json", "markdown": output / f"{stem}.md", "png": output / f"{stem}.png"}
+    paths["json"].write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    paths["markdown"].write_text(to_markdown(report))
+    plot(report, paths["png"])
+    return paths

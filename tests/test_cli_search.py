@@ -1,0 +1,85 @@
+"""``versebert search`` / ``index`` / ``evaluate`` from the outside: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from modeling_versebert.commands.search import format_hits
+from modeling_versebert.retrieval import SearchIndex, VerseSearcher
+from tests.test_retrieval_support import kjv_corpus, web_corpus
+
+
+def versebert(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([sys.executable, "-m", "modeling_versebert.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("versebert ") and message in lines[0]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("", "empty query"),
+    ("x" * 10_000, "query is 10,000 characters long; the limit is 1,000"),
+])
+def test_bad_queries_exit_2_with_one_line(query, message):
+    assert_user_error(versebert("search", query), message)
+
+
+def test_unknown_translation_exits_2():
+    assert_user_error(versebert("search", "new heart", "--translation", "KLINGON"), "unknown translation 'KLINGON'")
+
+
+def test_missing_model_directory_exits_2(tmp_path):
+    assert_user_error(versebert("search", "new heart", "--model", str(tmp_path / "nope")), "model directory not found")
+
+
+def test_missing_index_exits_2(tmp_path):
+    assert_user_error(versebert("search", "new heart", "--index", str(tmp_path)), "not a VerseBERT search index")
+
+
+def test_table_shows_reference_score_why_and_text():
+    searcher = VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False))
+    table = format_hits(searcher.search("charity suffereth long", k=2), searcher)
+    lines = table.splitlines()
+    assert lines[0].split() == ["#", "reference", "score", "matched", "by"]
+    assert lines[2].split()[:2] == ["1", "1"] and "Corinthians 13:4" in lines[2] and "bm25 KJV #1" in lines[2]
+    assert lines[3].strip().startswith("Love is patient")
+    assert format_hits([], searcher) == "No verses matched."
+
+
+@pytest.mark.slow
+def test_bm25_search_over_the_web_finds_ezekiel():
+    result = versebert("search", "give you a new heart", "-k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["retrievers"] == ["bm25"] and output["display"] == "WEB"
+    assert output["hits"][0]["reference"] == "Ezekiel 36:26"
+
+
+@pytest.mark.slow
+def test_reference_search_prints_the_passage():
+    result = versebert("search", "1 Cor 13:4-7", "-k", "4")
+    assert result.returncode == 0, result.stderr
+    for verse in range(4, 8):
+        assert f"1 Corinthians 13:{verse}" in result.stdout
+
+
+@pytest.mark.slow
+def test_index_build_then_search_with_it(tmp_path):
+    built = versebert("index", "build", "--translation", "WEB,KJV", "--output", str(tmp_path / "index"))
+    assert built.returncode == 0, built.stderr
+    result = versebert("search", "God loveth a cheerful giver", "--index", str(tmp_path / "index"), "--json")
+    assert result.returncode == 0, result.stderr
+    hit = json.loads(result.stdout)["hits"][0]
+    assert (hit["reference"], hit["translation"]) == ("2 Corinthians 9:7", "WEB")
