@@ -108,12 +108,14 @@ def run_without_our_package(script_args, tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, *script_args],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         cwd=tmp_path,
         timeout=300,
         env=environment,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "run the custom code?" not in result.stdout + result.stderr, "a loader asked for trust_remote_code"
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

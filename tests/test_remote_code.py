@@ -39,7 +39,7 @@ LOAD_WITHOUT_PACKAGE = textwrap.dedent(
 
     checkpoint, texts, output = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
     config = AutoConfig.from_pretrained(checkpoint, trust_remote_code=True)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=True)
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     base = AutoModel.from_pretrained(checkpoint, trust_remote_code=True).eval()
     mlm = AutoModelForMaskedLM.from_pretrained(checkpoint, trust_remote_code=True).eval()
@@ -81,12 +81,14 @@ def test_checkpoint_loads_as_remote_code_with_identical_outputs(tiny_config, tin
     result = subprocess.run(
         [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(checkpoint), json.dumps(TEXTS), str(output)],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         cwd=tmp_path,
         env=environment,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "run the custom code?" not in result.stdout + result.stderr, "a loader asked for trust_remote_code"
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert not report["our_package_imported"]
     assert all(name.startswith("transformers_modules.") for name in report["classes"]), report["classes"]
