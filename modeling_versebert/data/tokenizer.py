@@ -10,6 +10,7 @@ the model config by :func:`special_token_ids`.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,10 +35,10 @@ def train_wordpiece_tokenizer(
 
     ``lowercase`` also strips accents (BERT "uncased"), so "Cæsar" and "Caesar" share pieces.
     ``model_max_length`` is what the tokenizer truncates to when asked; it should not exceed the
-    model's ``max_position_embeddings``. Training is deterministic for the same texts in the same
-    order.
+    model's ``max_position_embeddings``. Training is deterministic: the same texts give the same
+    vocabulary and ids in every run (see :func:`_continuation_tokens`).
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, processors, trainers
     from transformers import BertTokenizerFast
 
     if vocab_size <= len(SPECIAL_TOKENS):
@@ -48,23 +49,28 @@ def train_wordpiece_tokenizer(
     if not any(text.strip() for text in texts):
         raise UserError("cannot train a tokenizer on no text")
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
-    tokenizer.normalizer = normalizers.BertNormalizer(
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece(prefix="##")
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *_continuation_tokens(texts, normalizer)],
         continuing_subword_prefix="##",
         show_progress=True,
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    learner = _pipeline(Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##")), normalizer)
+    learner.train_from_iterator(texts, trainer=trainer, length=len(texts))
+
+    # Rebuild from the learned vocabulary so that only the five real special tokens are special.
+    vocabulary = learner.get_vocab()
     for expected_id, token in enumerate(SPECIAL_TOKENS):
-        if tokenizer.token_to_id(token) != expected_id:  # guards against a tokenizers change
-            raise RuntimeError(f"{token} got id {tokenizer.token_to_id(token)}, expected {expected_id}")
+        if vocabulary.get(token) != expected_id:  # guards against a tokenizers change
+            raise RuntimeError(f"{token} got id {vocabulary.get(token)}, expected {expected_id}")
+    tokenizer = _pipeline(
+        Tokenizer(models.WordPiece(vocabulary, unk_token="[UNK]", continuing_subword_prefix="##")), normalizer
+    )
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
@@ -82,6 +88,32 @@ def train_wordpiece_tokenizer(
     output_dir.mkdir(parents=True, exist_ok=True)
     wrapped.save_pretrained(str(output_dir))
     return wrapped
+
+
+def _pipeline(tokenizer, normalizer):
+    from tokenizers import decoders, pre_tokenizers
+
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece(prefix="##")
+    return tokenizer
+
+
+def _continuation_tokens(texts: list[str], normalizer) -> list[str]:
+    """``##c`` for every character that can continue a word, sorted.
+
+    The WordPiece trainer of ``tokenizers`` (0.23) creates these tokens lazily while iterating a
+    hash map, so their ids, and through them the choice between equally frequent merges, change
+    from run to run (huggingface/tokenizers#1794). Declaring them up front, in sorted order, makes
+    training deterministic.
+    """
+    characters = set(normalizer.normalize_str("\n".join(texts)))
+    return [f"##{c}" for c in sorted(characters) if not c.isspace() and not _is_punctuation(c)]
+
+
+def _is_punctuation(character: str) -> bool:
+    """What BERT's pre-tokenizer splits off as punctuation (ASCII symbols and Unicode P*)."""
+    return (character.isascii() and not character.isalnum()) or unicodedata.category(character).startswith("P")
 
 
 def load_tokenizer(path: str | Path):
