@@ -48,6 +48,11 @@ def test_missing_index_exits_2(tmp_path):
     assert_user_error(versebert("search", "new heart", "--index", str(tmp_path)), "not a VerseBERT search index")
 
 
+def test_evaluate_with_a_missing_judgments_file_exits_2(tmp_path):
+    result = versebert("evaluate", "retrieval", "--judgments", str(tmp_path / "votes.tsv"), "--no-peer")
+    assert_user_error(result, "topic-votes file not found")
+
+
 def test_table_shows_reference_score_why_and_text():
     searcher = VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False))
     table = format_hits(searcher.search("charity suffereth long", k=2), searcher)

@@ -81,16 +81,22 @@ def test_substring_baseline_is_case_and_space_insensitive_whole_phrase_in_verse_
     assert searcher.search("   ", 10) == []
 
 
+TOY_QRELS = {
+    "new heart": {26036026: 3},
+    "love": {46013004: 2, 62004008: 1},
+    "cheerful giver": {47009007: 2},
+}
+
+
 @pytest.fixture(scope="module")
-def toy_report(tmp_path_factory):
-    model = build_tiny_sentence_transformer(tmp_path_factory.mktemp("st"), seed=0)
-    judgments = toy_judgments({
-        "new heart": {26036026: 3},
-        "love": {46013004: 2, 62004008: 1},
-        "cheerful giver": {47009007: 2},
-    })
-    config = RetrievalEvalConfig(judgments="unused.tsv", models=(model,), include_peer=False)
-    return evaluate_retrieval(config, corpus=web_corpus(), judgments=judgments, show_progress=False)
+def tiny_model(tmp_path_factory):
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("st"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def toy_report(tiny_model):
+    config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model,), include_peer=False)
+    return evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False)
 
 
 def test_harness_has_every_row_and_bm25_is_the_baseline(toy_report):
@@ -111,6 +117,18 @@ def test_report_files(toy_report, tmp_path):
     assert f"| {BASELINE} | {toy_report.system(BASELINE).scores['ndcg@10']:.4f} |" in markdown
     assert markdown.count("\n| ") == 2 + len(toy_report.systems)  # header, rule, one row per system
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_index_cache_is_written_once_and_reused(tiny_model, toy_report, tmp_path):
+    config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model,), include_peer=False,
+                                 index_cache=tmp_path)
+    first = evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False)
+    (cached,) = [path for path in tmp_path.iterdir() if (path / "index.json").is_file()]
+    stamp = (cached / "index.json").stat().st_mtime_ns
+    again = evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False)
+    assert (cached / "index.json").stat().st_mtime_ns == stamp
+    scores = [[system.scores for system in report.systems] for report in (first, again, toy_report)]
+    assert scores[0] == scores[1] == scores[2]
 
 
 def test_config_is_validated_by_field():

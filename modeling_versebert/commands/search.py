@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -85,6 +86,9 @@ def _searcher(args: argparse.Namespace):
         codes = translation_codes(args.translation)
         model = check_model_dir(args.model) if args.model else None  # fail before loading the Bible
         corpora = [VerseCorpus.from_translation(code) for code in codes]
+        if model:
+            print("embedding the verses for this search; `versebert index build` does it once for all searches",
+                  file=sys.stderr)
         index = SearchIndex.build(corpora, DenseEncoder(model) if model else None)
     display = translation_codes([args.display])[0] if args.display else None
     return VerseSearcher(index, display=display)

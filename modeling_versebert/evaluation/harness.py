@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -136,7 +137,8 @@ class _Systems:
         code = self.corpus.translation
         cache = None
         if self.config.index_cache is not None:
-            cache = Path(self.config.index_cache) / f"{code}-{model_dir.name}-{encoder.fingerprint[:12]}"
+            key = f"{code}-{self.corpus.fingerprint[:12]}-{model_dir.name}-{encoder.fingerprint[:12]}"
+            cache = Path(self.config.index_cache) / key
             if (cache / "index.json").is_file():
                 return SearchIndex.load(cache, corpora=[self.corpus], encoder=encoder)
         dense = DenseIndex.build(encoder, self.corpus.verse_ids, self.corpus.texts, show_progress=self.show_progress)
@@ -164,7 +166,7 @@ def evaluate_retrieval(
 
     def add(name: str, kind: str, model: str | None, make_rankings) -> None:
         if show_progress:
-            print(f"ranking {len(judgments.topics)} topics: {name}", flush=True)
+            print(f"ranking {len(judgments.topics)} topics: {name}", file=sys.stderr, flush=True)
         runs[name], seconds[name] = _timed(make_rankings)
         kinds[name] = (kind, model)
 

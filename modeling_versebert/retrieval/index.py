@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,8 @@ class SearchIndex:
         dense = {}
         if encoder is not None:
             for code, corpus in by_code.items():
-                if show_progress:
-                    print(f"Embedding {len(corpus):,} {code} verses with {encoder.name}", flush=True)
+                if show_progress:  # stderr, like the progress bar: stdout may be JSON
+                    print(f"Embedding {len(corpus):,} {code} verses with {encoder.name}", file=sys.stderr, flush=True)
                 dense[code] = DenseIndex.build(encoder, corpus.verse_ids, corpus.texts, show_progress=show_progress)
         return cls(by_code, bm25, dense, encoder, bm25_config)
 

