@@ -540,8 +540,7 @@ def train_mlm(
     set_seed(config.seed + accelerator.process_index)
     model = VerseBertForMaskedLM(config_for_tokenizer(model_config, tokenizer))
     if init_from is not None and not resume:  # a resumed run loads its own weights
-        report = warm_start(model, init_from)
-        print(report.summary())
+        accelerator.print(warm_start(model, init_from).summary())
     trainer = MlmTrainer(
         config,
         model=model,
