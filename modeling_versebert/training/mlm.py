@@ -350,7 +350,7 @@ class MlmTrainer:
             targets = inputs["labels"][inputs["labels"] != -100]
             loss_sum = torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
             correct = (logits.argmax(dim=-1) == targets).sum()
-            totals += torch.stack([loss_sum.double().cpu(), correct.double().cpu(), torch.tensor(targets.numel())])
+            totals += torch.tensor([loss_sum.item(), correct.item(), targets.numel()], dtype=torch.float64)
         model.train()
         totals = accelerator.reduce(totals.to(accelerator.device), "sum").cpu()
         loss, correct, count = totals.tolist()
@@ -571,22 +571,23 @@ def pretrain_from_preset(
     """Build whatever is not given (tokenizer, corpus) from the preset, then :func:`train_mlm`.
 
     The tokenizer is, in order: the ``init_from`` checkpoint's (its vocabulary is the weights'),
-    the one in ``tokenizer_dir`` if it exists, or a new WordPiece tokenizer trained on the preset's
-    translations (saved to ``tokenizer_dir`` or ``output_dir/tokenizer``). Preparation runs on the
-    main process first, so the other processes read its caches.
+    the one in ``tokenizer_dir`` (default ``output_dir/tokenizer``) if it exists, or a new WordPiece
+    tokenizer trained on the preset's translations and saved there (so a resumed run reuses it).
+    Preparation runs on the main process first, so the other processes read what it built.
     """
     from ..data.mlm_corpus import build_mlm_corpus
     from ..data.tokenizer import load_tokenizer
 
     output_dir = Path(output_dir)
     accelerator = make_accelerator(preset.mlm)
-    with accelerator.main_process_first():
+    tokenizer_dir = Path(tokenizer_dir or output_dir / "tokenizer")
+    with accelerator.main_process_first():  # the others then load what the main process built
         if init_from is not None:
             tokenizer = load_tokenizer(init_from)
-        elif tokenizer_dir is not None and Path(tokenizer_dir).is_dir():
+        elif (tokenizer_dir / "tokenizer.json").is_file():
             tokenizer = load_tokenizer(tokenizer_dir)
         else:
-            tokenizer = _train_tokenizer(preset, Path(tokenizer_dir or output_dir / "tokenizer"))
+            tokenizer = _train_tokenizer(preset, tokenizer_dir)
         dataset = build_mlm_corpus(
             tokenizer,
             list(preset.data.translations),
