@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"pretrain_mlm: error: {error}", file=sys.stderr)
         return 2
-    print(f"saved the MLM model to {model_dir}")
+    from accelerate import PartialState  # initialised by the run's Accelerator by now
+
+    PartialState().print(f"saved the MLM model to {model_dir}")
     return 0
 
 
