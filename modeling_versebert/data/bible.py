@@ -15,8 +15,8 @@ King James one it carries the King James reference (``"20.\\6:1\\And the Lord sa
 Moses"`` is Leviticus 6:1). :func:`load_verses` therefore uses a package's offsets only when
 every one of them lands on its own verse number, and otherwise re-segments the text by its
 verse numbers; both paths then honour the ``\\chapter:verse\\`` references. Texts whose id is
-still wrong after that (Darby numbers some Psalms with their titles as verse 1) are the job of
-:mod:`modeling_versebert.data.validation`.
+still wrong after that (Darby numbers Deuteronomy 29 and Numbers 30 the Hebrew way, one verse
+off) are the job of :mod:`modeling_versebert.data.validation`.
 """
 
 from __future__ import annotations
@@ -206,14 +206,18 @@ def _strip_verse_number(segment: str, verse_id: int) -> str:
     return segment[len(number) :].strip() if segment.startswith(number) else segment
 
 
-@functools.cache
 def read_package(code: str) -> PackageText:
     """Read a translation package into raw verse texts keyed by canonical (King James) ids.
 
     Texts lose only the verse number and the ``\\chapter:verse\\`` references that realign
-    them; two source verses mapped to the same reference are joined in order.
+    them; two source verses mapped to the same reference are joined in order. Cached per process.
     """
-    info = translation_info(code)
+    return _read_package(translation_info(code).code)
+
+
+@functools.cache
+def _read_package(code: str) -> PackageText:
+    info = TRANSLATIONS[code]
     bible = importlib.import_module(f"{info.module}.plain_text_bible").bible
     content = bible.scripture_content
     ids = sorted(bible.verse_start_indices, key=bible.verse_start_indices.__getitem__)
@@ -308,11 +312,19 @@ def load_translation(code: str, *, clean: bool = True, drop_quotes: bool = False
     ``raw_text`` (the package's text, for display). ``code`` is case-insensitive; an unknown or
     uninstalled translation raises :class:`~modeling_versebert.errors.UserError`.
     """
-    import datasets
-
     verses = load_verses(code, clean=clean, drop_quotes=drop_quotes)
     columns = {field.name: [getattr(verse, field.name) for verse in verses] for field in dataclasses.fields(Verse)}
-    return datasets.Dataset.from_dict(columns, features=_features())
+    return dataset_from_columns(columns, _features())
+
+
+def dataset_from_columns(columns: dict[str, list], features):
+    """A ``datasets.Dataset`` built straight from Arrow: ``Dataset.from_dict`` encodes row by row,
+    which takes seconds for a whole Bible."""
+    import datasets
+    import pyarrow as pa
+
+    table = pa.Table.from_pydict(columns, schema=features.arrow_schema)
+    return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
 
 
 @functools.cache

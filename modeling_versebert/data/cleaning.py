@@ -65,7 +65,8 @@ _SINGLE_QUOTE_MARK = re.compile(r"(?<![A-Za-z])'|'(?![A-Za-z])(?<![sS]')")
 def remove_editorial_notes(text: str) -> str:
     """Drop notes by the electronic editors, not the translators.
 
-    OEB: 1,059 verses carry "[crosswire  amateurish codings versifikation may be wrong here ]".
+    OEB: 1,040 verses carry "[crosswire  amateurish codings versifikation may be wrong here ]"; in 192
+    of them it is all there is (their words stand in a neighbouring verse), so they become missing.
     WEB: four verses it omits hold "dummy verses inserted by amos" or "empty verses content
     detected by amos" (Luke 17:36, Acts 8:37, 15:34, 24:7), DAR "Not available" (Matthew 23:14,
     Acts 8:37, 15:34); they become empty, so missing.
@@ -125,7 +126,7 @@ def remove_brackets(text: str) -> str:
 def normalize_quotes(text: str) -> str:
     """Map backticks and curly quotes to ASCII ``'`` and ``"``.
 
-    WEB writes the apostrophe as a backtick ("God`s", 5,199 verses), YLT uses the backtick both as
+    WEB writes the apostrophe as a backtick ("God`s", 5,197 verses), YLT uses the backtick both as
     apostrophe and as quotation mark (8,864 verses); KJV and ASV use "’" (about 1,780 verses each);
     OEB uses curly quotes throughout.
     """
@@ -144,7 +145,7 @@ def normalize_dashes(text: str) -> str:
 def separate_joined_lines(text: str) -> str:
     """Put back the space lost where poetry lines were joined.
 
-    NHEB (5,893 verses) and OEB (2,270) joined lines without a space: "counsel of the wicked,nor
+    NHEB (6,428 verses) and OEB (2,308) joined lines without a space: "counsel of the wicked,nor
     stand", "Absalom his son.Lord, how", "of ReubenThere were". A quote mark after a full stop is
     taken to close a quotation ('me?"He said' → 'me?" He said'), after a comma to open one
     ('saying,"It is written' → 'saying, "It is written'). The camel-case split needs two
@@ -162,8 +163,8 @@ def separate_joined_lines(text: str) -> str:
 def normalize_whitespace(text: str) -> str:
     """Collapse runs of spaces and newlines, strip, and drop spaces before punctuation.
 
-    YLT keeps the double spaces of its line wrapping (29,464 verses), WEB indents poetry with runs
-    of spaces (5,222 verses), ASV keeps paragraph newlines inside 90 verses, KJV and ASV write
+    YLT keeps the double spaces of its line wrapping (29,305 verses), WEB indents poetry with runs
+    of spaces (5,235 verses), ASV keeps paragraph newlines inside 90 verses, KJV and ASV write
     "( For ye know" (about 40 verses).
     """
     text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(text.split()))

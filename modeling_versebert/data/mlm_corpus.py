@@ -97,9 +97,9 @@ def _tokenize(tokenizer, texts: list[str], max_length: int | None) -> list[list[
 
 
 def _dataset(rows: list[tuple[CorpusRow, list[int]]]):
-    """A ``datasets.Dataset`` built straight from Arrow (``from_dict`` re-encodes row by row)."""
     import datasets
-    import pyarrow as pa
+
+    from .bible import dataset_from_columns
 
     features = datasets.Features(
         {
@@ -117,8 +117,7 @@ def _dataset(rows: list[tuple[CorpusRow, list[int]]]):
         "input_ids": [ids for _, ids in rows],
         "length": [len(ids) for _, ids in rows],
     }
-    table = pa.Table.from_pydict(columns, schema=features.arrow_schema)
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
+    return dataset_from_columns(columns, features)
 
 
 def split_and_deduplicate(
