@@ -27,7 +27,6 @@ import importlib
 import importlib.util
 import json
 import logging
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -258,10 +257,10 @@ def _verses(code: str, clean: bool, drop_quotes: bool) -> tuple[Verse, ...]:
         if path.exists():
             rows = json.loads(path.read_text(encoding="utf-8"))
         else:
+            from .cache import write_text_atomically
+
             rows = _clean_package(info, drop_quotes)
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-            os.replace(temporary, path)  # atomic: a concurrent reader sees all or nothing
+            write_text_atomically(path, json.dumps(rows, ensure_ascii=False))
     return tuple(
         Verse(verse_id, book_name(verse_id), *split_verse_id(verse_id)[1:], info.code, text, raw_text)
         for verse_id, text, raw_text in rows

@@ -13,6 +13,8 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -42,3 +44,24 @@ def fingerprint(settings: object, modules: tuple[ModuleType, ...] = (), packages
     for package in packages:
         digest.update(f"{package}=={package_version(package)}".encode())
     return digest.hexdigest()[:16]
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write via a private temporary file and a rename, so concurrent readers (several training
+    processes preparing data at once) see the whole file or none of it."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def save_directory_atomically(path: Path, save: Callable[[Path], None]) -> None:
+    """Let ``save`` fill a private temporary directory, then rename it to ``path``; if another
+    process got there first, keep its copy (same key, same content) and drop ours."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    save(temporary)
+    try:
+        temporary.rename(path)
+    except OSError:
+        if not path.is_dir():
+            raise
+        shutil.rmtree(temporary)

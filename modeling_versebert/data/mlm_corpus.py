@@ -171,7 +171,7 @@ def build_mlm_corpus(
 
     from . import bible, cleaning, validation
     from .cache import cache_dir as default_cache_dir
-    from .cache import fingerprint
+    from .cache import fingerprint, save_directory_atomically
 
     if max_length < 2:
         raise ValueError(f"max_length must leave room for [CLS] and [SEP], got {max_length}")
@@ -220,9 +220,7 @@ def build_mlm_corpus(
         len(train),
         len(held_out),
     )
-    temporary = path.with_name(f"{path.name}.tmp")
-    corpus.save_to_disk(str(temporary))
-    temporary.rename(path)
+    save_directory_atomically(path, lambda directory: corpus.save_to_disk(str(directory)))
     return datasets.load_from_disk(str(path))
 
 

@@ -484,7 +484,7 @@ def default_report() -> ValidationReport:
     recomputed whenever the texts, the cleaning or these rules change.
     """
     from . import bible, cleaning
-    from .cache import cache_dir, fingerprint
+    from .cache import cache_dir, fingerprint, write_text_atomically
 
     codes = bible.installed_translations()
     packages = tuple(bible.TRANSLATIONS[code].package for code in codes)
@@ -495,10 +495,10 @@ def default_report() -> ValidationReport:
     )
     path = cache_dir("validation") / f"report-{key}.json"
     if path.exists():
-        return ValidationReport.from_json(path.read_text())
+        return ValidationReport.from_json(path.read_text(encoding="utf-8"))
     logger.info("validating %s (cached afterwards in %s)", ", ".join(codes), path)
     report = validate_translations(codes)
-    path.write_text(report.to_json())
+    write_text_atomically(path, report.to_json())
     return report
 
 
