@@ -51,5 +51,10 @@ class RunLayout:
         return self.root / "evaluation"
 
     @property
+    def retrieval_report(self) -> Path:
+        """The evaluation as JSON; ``retrieval.md`` and ``retrieval.png`` sit beside it."""
+        return self.evaluation / "retrieval.json"
+
+    @property
     def model_card(self) -> Path:
         return self.model / "README.md"

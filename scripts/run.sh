@@ -12,4 +12,4 @@ output="${1:-runs/$preset}"
 for query in "give you a new heart" "do not worry about tomorrow" "love your enemies" "1 Cor 13:4-7"; do
     .venv/bin/versebert search "$query" --model "$output/model" -k 5
 done
-cat "$output/evaluation/results.md"
+cat "$output/evaluation/retrieval.md"

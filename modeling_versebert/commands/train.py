@@ -1,0 +1,66 @@
+"""``versebert train --preset tiny --output runs/tiny``: the whole pipeline, resumable.
+
+data check → tokenizer + MLM pre-training → stage A (translation pairs) → stage B (query pairs) →
+evaluation → model card. Stages already done with the same settings are skipped. For several
+processes or GPUs: ``accelerate launch -m modeling_versebert.cli train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..pipeline import DEFAULT_TOPICS_DIR
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train, evaluate and document VerseBERT end to end (resumable)",
+        description=__doc__.splitlines()[0].strip("`"),
+    )
+    parser.add_argument("--preset", default="tiny", help="tiny, mini, small, base, or a preset YAML path")
+    parser.add_argument("--output", type=Path, required=True, help="run directory (created; reused to resume)")
+    parser.add_argument(
+        "--train-topics",
+        type=Path,
+        default=DEFAULT_TOPICS_DIR / "topic-votes.train.tsv",
+        help="OpenBible.info topic votes for training (original TSV format)",
+    )
+    parser.add_argument(
+        "--dev-topics",
+        type=Path,
+        default=DEFAULT_TOPICS_DIR / "topic-votes.dev.tsv",
+        help="OpenBible.info topic votes for model selection and evaluation",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a preset setting, e.g. --set mlm.epochs=2 (repeatable)",
+    )
+    parser.add_argument("--init-from", type=Path, help="warm-start the MLM from a BERT checkpoint directory")
+    parser.add_argument("--no-peer", action="store_true", help="skip the all-MiniLM-L6-v2 rows in the evaluation")
+    parser.add_argument("--repo-id", help="Hub repository id written into the model card's usage snippets")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pipeline import Pipeline, PipelineConfig
+
+    config = PipelineConfig(
+        preset=args.preset,
+        output=args.output,
+        train_topics=args.train_topics,
+        dev_topics=args.dev_topics,
+        overrides=tuple(args.overrides),
+        init_from=args.init_from,
+        include_peer=not args.no_peer,
+        repo_id=args.repo_id,
+    )
+    report = Pipeline(config).run()
+    timings = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in report.seconds.items())
+    print(f"done: {args.output} (ran: {timings or 'nothing'}; skipped: {', '.join(report.skipped) or 'nothing'})")
+    return 0

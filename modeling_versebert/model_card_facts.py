@@ -1,0 +1,93 @@
+"""Collect a finished run's facts for the model card from the files its stages wrote."""
+
+from __future__ import annotations
+
+import json
+
+from .errors import UserError
+from .model_card import METRIC_NAMES, EvaluationRow, ModelCardFacts
+from .run_layout import RunLayout
+
+MLM_SUMMARY_FIELDS = (
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "warmup",
+    "epochs",
+    "max_steps",
+    "mask_probability",
+)
+CONTRASTIVE_SUMMARY_FIELDS = ("batch_size", "loss", "symmetric", "learning_rate", "warmup", "epochs")
+
+
+def _read_json(path) -> dict:
+    if not path.exists():
+        raise UserError(f"{path} is missing: run the stage that writes it (versebert train) first")
+    return json.loads(path.read_text())
+
+
+def evaluation_rows(report: dict, our_model: str) -> list[EvaluationRow]:
+    """Every system of the retrieval report; rows ranking with ``our_model`` are ours."""
+    return [
+        EvaluationRow(
+            system["name"],
+            {key: value for key, value in system["scores"].items() if key in METRIC_NAMES},
+            ours=system.get("model") == our_model,
+        )
+        for system in report["systems"]
+    ]
+
+
+def _stage_summary(layout: RunLayout, name: str, settings: dict, fields: tuple[str, ...]) -> dict[str, object]:
+    summary = {key: settings[key] for key in fields if settings.get(key) is not None}
+    metrics_path = layout.root / f"{name}-run" / "metrics.json"
+    if metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text())
+        summary["pairs"] = metrics.get("pairs")
+        for when in ("before", "after"):
+            scores = {k: round(v, 4) for k, v in metrics.get(when, {}).items() if isinstance(v, float)}
+            if scores:
+                summary[f"dev metrics {when}"] = scores
+    return summary
+
+
+def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> ModelCardFacts:
+    report = _read_json(layout.retrieval_report)
+    config = _read_json(layout.model / "config.json")
+    model_name = f"versebert-{preset.name}"
+    our_model = next(
+        (s["model"] for s in report["systems"] if s["kind"] == "dense" and s["model"] != "all-MiniLM-L6-v2"), None
+    )
+    raw = preset.raw
+    mlm = raw.get("mlm", {})
+    return ModelCardFacts(
+        model_name=model_name,
+        repo_id=repo_id or f"versebert/{model_name}",
+        model_config=config,
+        translations=list(preset.data.translations),
+        corpus_translation=report["translation"],
+        corpus_size=report["corpus_verses"],
+        dev_topics=report["judgments"]["topics"],
+        evaluation=evaluation_rows(report, our_model),
+        training={
+            "MLM pre-training (dynamic 80/10/10 masking, AdamW, warmup + linear decay, clipping 1.0)": {
+                key: mlm[key] for key in MLM_SUMMARY_FIELDS if mlm.get(key) is not None
+            },
+            "Stage A: same verse in two translations (MultipleNegativesRankingLoss, verse-aware batches)": (
+                _stage_summary(
+                    layout,
+                    layout.translation_pairs.name,
+                    raw.get("translation_pairs", {}).get("training", {}),
+                    CONTRASTIVE_SUMMARY_FIELDS,
+                )
+            ),
+            "Stage B: OpenBible train topic → verse (MultipleNegativesRankingLoss, best by dev NDCG@10)": (
+                _stage_summary(
+                    layout,
+                    layout.model.name,
+                    raw.get("query_pairs", {}).get("training", {}),
+                    CONTRASTIVE_SUMMARY_FIELDS,
+                )
+            ),
+        },
+    )

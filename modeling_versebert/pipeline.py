@@ -1,0 +1,214 @@
+"""The main job: data check → tokenizer + MLM → stage A → stage B → evaluation → model card.
+
+Each stage records a marker (``stages/<name>.json``) holding a fingerprint of the settings it ran
+with. A stage whose marker matches and whose output exists is skipped, so an interrupted pipeline
+resumes where it stopped; a stage interrupted mid-training resumes from its own checkpoints. Changing
+a stage's settings reruns it and every stage after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .run_layout import RunLayout
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOPICS_DIR = Path("../shared/data/openbible")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the main job needs besides the preset's own settings."""
+
+    preset: str
+    output: Path
+    train_topics: Path = DEFAULT_TOPICS_DIR / "topic-votes.train.tsv"
+    dev_topics: Path = DEFAULT_TOPICS_DIR / "topic-votes.dev.tsv"
+    overrides: tuple[str, ...] = ()
+    init_from: Path | None = None
+    include_peer: bool = True
+    repo_id: str | None = None
+
+    def __post_init__(self):
+        for name in ("output", "train_topics", "dev_topics"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+        for name in ("train_topics", "dev_topics"):
+            path = getattr(self, name)
+            if not path.is_file():
+                raise UserError(
+                    f"--{name.replace('_', '-')} {path} not found: download the OpenBible.info topic votes "
+                    "(www.openbible.info/topics) and pass the file's path"
+                )
+
+
+@dataclass
+class Stage:
+    name: str
+    settings: Callable[[], object]  # what the stage's output depends on
+    run: Callable[[], None]
+    output: Callable[[], Path]
+    work: Callable[[], list[Path]] = list  # derived directories to discard when the settings change
+
+
+@dataclass
+class PipelineReport:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _fingerprint(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig):
+        from .training.config import load_preset
+
+        self.config = config
+        self.layout = RunLayout(config.output)
+        self.preset = load_preset(config.preset, config.overrides)
+
+    # -- stage bodies ------------------------------------------------------------------------
+
+    def data_check(self) -> None:
+        from .commands.data import format_report
+        from .data.validation import validate_translations
+
+        report = validate_translations(list(self.preset.data.translations))
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.layout.data_report.write_text(report.to_json(indent=2))
+        print(format_report(report))
+        print(f"flagged verses are excluded from training pairs; the full report is in {self.layout.data_report}")
+
+    def mlm(self) -> None:
+        from .training.mlm import list_checkpoints, pretrain_from_preset
+
+        resume = bool(list_checkpoints(self.layout.mlm_run / "checkpoints"))
+        pretrain_from_preset(
+            self.preset,
+            output_dir=self.layout.mlm_run,
+            model_dir=self.layout.mlm,
+            tokenizer_dir=self.layout.tokenizer,
+            resume=resume,
+            init_from=self.config.init_from,
+        )
+
+    def contrastive(self, stage: str, model: Path, output: Path) -> None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        from .training.contrastive import default_work_dir, load_stage_data, stage_config, train_stage
+
+        config = stage_config(stage, self.preset)
+        data = load_stage_data(config, dev_topics=self.config.dev_topics, train_topics=self.config.train_topics)
+        checkpoints = default_work_dir(output) / "checkpoints"
+        resume = checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) is not None
+        result = train_stage(config, data, model=model, output=output, resume=resume)
+        print(f"{stage}: before {result.before}\n{stage}: after  {result.after}")
+
+    def evaluation(self) -> None:
+        from .evaluation.cloze import format_report, probe_checkpoint
+        from .evaluation.harness import RetrievalEvalConfig, evaluate_retrieval
+        from .evaluation.report import to_markdown, write_report
+
+        display = self.preset.raw.get("query_pairs", {}).get("display_translation", "WEB")
+        report = evaluate_retrieval(
+            RetrievalEvalConfig(
+                judgments=self.config.dev_topics,
+                translation=display,
+                models=(self.layout.model,),
+                include_peer=self.config.include_peer,
+                index_cache=self.layout.evaluation / "indexes",
+            )
+        )
+        write_report(report, self.layout.evaluation, stem="retrieval")
+        cloze = probe_checkpoint(self.layout.mlm)
+        (self.layout.evaluation / "cloze.json").write_text(json.dumps(dataclasses.asdict(cloze), indent=2))
+        print(to_markdown(report))
+        print(format_report(cloze))
+
+    def model_card(self) -> None:
+        from .model_card import write_model_card
+        from .model_card_facts import facts_from_run
+
+        write_model_card(facts_from_run(self.layout, self.preset, repo_id=self.config.repo_id), self.layout.model_card)
+
+    # -- orchestration -----------------------------------------------------------------------
+
+    def stages(self) -> list[Stage]:
+        from .training.contrastive import default_work_dir
+
+        raw, layout = self.preset.raw, self.layout
+        return [
+            Stage("data-check", lambda: raw.get("data"), self.data_check, lambda: layout.data_report),
+            Stage(
+                "mlm",
+                lambda: (
+                    {k: raw.get(k) for k in ("model", "tokenizer", "data", "mlm")} | {"init": self.config.init_from}
+                ),
+                self.mlm,
+                lambda: layout.mlm,
+                lambda: [layout.tokenizer, layout.mlm_run, layout.mlm],
+            ),
+            Stage(
+                "translation-pairs",
+                lambda: raw.get("translation_pairs"),
+                lambda: self.contrastive("translation_pairs", layout.mlm, layout.translation_pairs),
+                lambda: layout.translation_pairs,
+                lambda: [layout.translation_pairs, default_work_dir(layout.translation_pairs)],
+            ),
+            Stage(
+                "query-pairs",
+                lambda: [raw.get("query_pairs"), str(self.config.train_topics), str(self.config.dev_topics)],
+                lambda: self.contrastive("query_pairs", layout.translation_pairs, layout.model),
+                lambda: layout.model,
+                lambda: [layout.model, default_work_dir(layout.model)],
+            ),
+            Stage(
+                "evaluation",
+                lambda: [str(self.config.dev_topics), self.config.include_peer],
+                self.evaluation,
+                lambda: layout.retrieval_report,
+                lambda: [layout.evaluation],
+            ),
+            Stage("model-card", lambda: self.config.repo_id, self.model_card, lambda: layout.model_card),
+        ]
+
+    def _marker(self, stage: Stage) -> Path:
+        return self.layout.root / "stages" / f"{stage.name}.json"
+
+    def run(self) -> PipelineReport:
+        report = PipelineReport()
+        upstream = ""  # a rerun stage invalidates everything after it
+        for stage in self.stages():
+            fingerprint = _fingerprint([upstream, stage.settings()])
+            marker = self._marker(stage)
+            recorded = json.loads(marker.read_text()) if marker.exists() else {}
+            if recorded.get("fingerprint") == fingerprint and stage.output().exists():
+                print(f"[{stage.name}] done before, skipped ({stage.output()})")
+                report.skipped.append(stage.name)
+            else:
+                if recorded:  # finished before with other settings or inputs: start it over
+                    print(f"[{stage.name}] settings or inputs changed since the last run: starting it over")
+                    for directory in stage.work():
+                        shutil.rmtree(directory, ignore_errors=True)
+                print(f"[{stage.name}] running")
+                marker.unlink(missing_ok=True)
+                start = time.perf_counter()
+                stage.run()
+                report.seconds[stage.name] = round(time.perf_counter() - start, 1)
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(json.dumps({"fingerprint": fingerprint, "seconds": report.seconds[stage.name]}))
+                report.ran.append(stage.name)
+            upstream = fingerprint
+        return report

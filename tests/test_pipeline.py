@@ -1,0 +1,88 @@
+"""The pipeline's stage bookkeeping: skip what is done, resume after a crash, redo what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modeling_versebert.errors import UserError
+from modeling_versebert.pipeline import Pipeline, PipelineConfig, Stage
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbible"
+
+
+class FakeStages(Pipeline):
+    """The real orchestration with stages that only write a file (and can be told to fail)."""
+
+    def __init__(self, config, settings, fail_at=None):
+        super().__init__(config)
+        self.settings, self.fail_at, self.calls = settings, fail_at, []
+
+    def stages(self):
+        return [self._stage(name) for name in ("a", "b", "c")]
+
+    def _stage(self, name):
+        output = self.layout.root / name / "done.txt"
+
+        def run():
+            self.calls.append(name)
+            if name == self.fail_at:
+                raise RuntimeError("crash")
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(name)
+
+        return Stage(name, lambda: self.settings[name], run, lambda: output, lambda: [output.parent])
+
+
+@pytest.fixture
+def config(tmp_path):
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data/openbible is not beside the repository")
+    return PipelineConfig(
+        preset="tiny",
+        output=tmp_path / "run",
+        train_topics=SHARED / "topic-votes.train.tsv",
+        dev_topics=SHARED / "topic-votes.dev.tsv",
+    )
+
+
+def test_finished_stages_are_skipped(config):
+    settings = {"a": 1, "b": 1, "c": 1}
+    FakeStages(config, settings).run()
+    again = FakeStages(config, settings)
+    report = again.run()
+    assert again.calls == [] and report.skipped == ["a", "b", "c"]
+
+
+def test_a_crash_resumes_at_the_failed_stage(config):
+    settings = {"a": 1, "b": 1, "c": 1}
+    with pytest.raises(RuntimeError):
+        FakeStages(config, settings, fail_at="b").run()
+    resumed = FakeStages(config, settings)
+    resumed.run()
+    assert resumed.calls == ["b", "c"]
+
+
+def test_changed_settings_redo_that_stage_and_everything_after(config):
+    FakeStages(config, {"a": 1, "b": 1, "c": 1}).run()
+    stale = config.output / "c" / "stale.txt"
+    stale.write_text("from the old settings")
+    changed = FakeStages(config, {"a": 1, "b": 2, "c": 1})
+    changed.run()
+    assert changed.calls == ["b", "c"]
+    assert not stale.exists(), "work of the old settings must be discarded"
+
+
+def test_a_deleted_output_reruns_its_stage(config):
+    settings = {"a": 1, "b": 1, "c": 1}
+    FakeStages(config, settings).run()
+    (config.output / "c" / "done.txt").unlink()
+    rerun = FakeStages(config, settings)
+    rerun.run()
+    assert rerun.calls == ["c"]
+
+
+def test_missing_topic_votes_file_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="topic votes"):
+        PipelineConfig(preset="tiny", output=tmp_path, train_topics=tmp_path / "nope.tsv")
