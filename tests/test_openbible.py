@@ -206,3 +206,13 @@ def test_dev_file_parses_with_its_known_counts():
     assert len(judgments) == 340
     assert [u.verse_id for u in judgments.unknown] == [64001015]
     assert 6_000 < sum(len(grades) for grades in judgments.qrels.values()) < 8_000
+
+
+@pytest.mark.slow
+def test_export_beir_from_a_translation_code(tmp_path):
+    path = write_votes(tmp_path, ["new heart\t26036026\t\t40"])
+    out = export_beir(load_judgments(path), "WEB", tmp_path / "beir")
+    documents = (out / "corpus.jsonl").read_text().splitlines()
+    assert len(documents) > 31_000
+    assert json.loads(documents[0]) == {"_id": "01001001", "title": "",
+                                        "text": "In the beginning God created the heavens and the earth."}

@@ -291,15 +291,20 @@ def topic_verse_pairs(
 
 
 def export_beir(
-    judgments: Judgments, corpus: Mapping[int, str], output_dir: str | Path, *, split: str = "dev"
+    judgments: Judgments, corpus: Mapping[int, str] | str, output_dir: str | Path, *, split: str = "dev"
 ) -> Path:
     """Write the judgments in the BEIR layout: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
 
-    ``corpus`` maps verse id to the text of the chosen translation (e.g. ``{row["verse_id"]:
-    row["text"] for row in load_translation("WEB")}``). Document ids are the zero-padded ``bbcccvvv``
-    form, query ids come from :func:`topic_query_id`. Judged verses the corpus lacks stay in the
-    qrels (they are relevant; a system simply cannot find them in this translation) and are logged.
+    ``corpus`` is a translation code ("WEB", loaded cleaned) or a mapping from verse id to text.
+    Document ids are the zero-padded ``bbcccvvv`` form, query ids come from :func:`topic_query_id`.
+    Judged verses the corpus lacks stay in the qrels (they are relevant; a system simply cannot find
+    them in this translation) and are logged.
     """
+    if isinstance(corpus, str):
+        from .bible import load_translation
+
+        dataset = load_translation(corpus)
+        corpus = dict(zip(dataset["verse_id"], dataset["text"], strict=True))
     output = Path(output_dir)
     (output / "qrels").mkdir(parents=True, exist_ok=True)
     with open(output / "corpus.jsonl", "w", encoding="utf-8") as handle:
