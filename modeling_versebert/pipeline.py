@@ -83,9 +83,10 @@ class Pipeline:
 
     def data_check(self) -> None:
         from .commands.data import format_report
-        from .data.validation import validate_translations
+        from .data.validation import default_report
 
-        report = validate_translations(list(self.preset.data.translations))
+        # The same report `exclude_flagged` uses, so what is printed is exactly what training drops.
+        report = default_report()
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self.layout.data_report.write_text(report.to_json(indent=2))
         print(format_report(report))
@@ -150,7 +151,7 @@ class Pipeline:
 
         raw, layout = self.preset.raw, self.layout
         return [
-            Stage("data-check", lambda: raw.get("data"), self.data_check, lambda: layout.data_report),
+            Stage("data-check", lambda: None, self.data_check, lambda: layout.data_report),
             Stage(
                 "mlm",
                 lambda: (
