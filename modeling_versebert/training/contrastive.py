@@ -1,0 +1,603 @@
+"""Contrastive fine-tuning of the encoder into a search model: one runner, two pair sources.
+
+The steps read like a sentence-transformers example, for both stages:
+
+1. pairs: the stage's :class:`PairSource` builds a :class:`~.pairs.PairSet` (text pairs + batch keys);
+2. arguments: batches from :class:`~.verse_batch_sampler.VerseAwareBatchSampler`, checkpoints every
+   evaluation, the best one (by the stage's selection metric) restored at the end;
+3. model: the previous checkpoint as a normalized mean-pooling SentenceTransformer;
+4. loss: MultipleNegativesRankingLoss (cached for big batches on small memory; optionally symmetric);
+5. evaluators: the translation probe and graded NDCG@10 on the dev topics, run before training;
+6. train (resumable from the trainer's checkpoints);
+7. save the restored best checkpoint as a SentenceTransformer with a fixed model card, and record its
+   metrics next to the ones before training, with the curves.
+
+Stage A (``translation_pairs``) selects its best checkpoint by probe accuracy, stage B
+(``query_pairs``) by dev NDCG@10. Everything stage-specific lives in :data:`PAIR_SOURCES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+from transformers import TrainerCallback
+
+from ..data.openbible import Judgments, load_judgments, topic_query_id, topic_verse_pairs, verse_doc_id
+from ..errors import UserError
+from .config import DEFAULT_TRANSLATIONS, MIXED_PRECISIONS, Preset, from_mapping
+from .contrastive_probe import ContrastiveProbeEvaluator, ProbeConfig, build_probe, held_out_verse_ids
+from .mlm import resolve_mixed_precision
+from .pairs import PairSet, VerseTexts, duplicate_verse_groups, query_pairs, translation_pairs
+from .run_logging import RunLogger
+from .sentence_model import build_sentence_model, save_sentence_model
+
+LOSSES = ("mnrl", "cached_mnrl")
+DEV_EVALUATOR_NAME = "dev"
+PROBE_EVALUATOR_NAME = "probe"
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: the preset sections ``translation_pairs`` and ``query_pairs``
+
+
+def _check_positive(owner: str, name: str, value, kind=int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
+        what = "positive integer" if kind is int else "positive number"
+        raise ValueError(f"{owner}.{name} must be a {what}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ContrastiveTrainingConfig:
+    """Optimisation settings (the ``training`` subsection of both stages).
+
+    ``batch_size`` is also the number of in-batch negatives + 1, so it is a quality setting, not just a
+    speed one; gradient accumulation would not add negatives. ``loss: cached_mnrl`` keeps the whole
+    batch as negatives while computing gradients in chunks of ``mini_batch_size`` (GradCache), trading
+    time for memory. ``symmetric`` adds the positive → anchor direction. ``warmup`` is a fraction of the
+    total steps (transformers 5 reads a float ``warmup_steps`` < 1 as a ratio). ``mixed_precision`` as
+    in the ``mlm`` section: ``auto`` is bf16 only where the hardware computes it natively. A checkpoint
+    is saved at every evaluation (``eval_steps``) and the best one is restored at the end.
+    """
+
+    batch_size: int = 64
+    loss: str = "mnrl"
+    mini_batch_size: int = 32
+    symmetric: bool = False
+    scale: float = 20.0
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    epochs: float = 1
+    max_steps: int | None = None
+    max_seq_length: int = 128
+    eval_steps: int = 200
+    logging_steps: int = 20
+    save_total_limit: int = 2
+    eval_batch_size: int = 128
+    mixed_precision: str = "auto"
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        owner = "training"
+        for name in (
+            "batch_size",
+            "mini_batch_size",
+            "max_seq_length",
+            "eval_steps",
+            "logging_steps",
+            "save_total_limit",
+            "eval_batch_size",
+        ):
+            _check_positive(owner, name, getattr(self, name))
+        for name in ("scale", "learning_rate", "epochs"):
+            _check_positive(owner, name, getattr(self, name), float)
+        if self.max_steps is not None:
+            _check_positive(owner, "max_steps", self.max_steps)
+        if self.batch_size < 2:
+            raise ValueError(f"{owner}.batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"{owner}.loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.loss == "cached_mnrl" and self.mini_batch_size > self.batch_size:
+            raise ValueError(
+                f"{owner}.mini_batch_size ({self.mini_batch_size}) must not exceed batch_size ({self.batch_size})"
+            )
+        if (
+            isinstance(self.weight_decay, bool)
+            or not isinstance(self.weight_decay, (int, float))
+            or (self.weight_decay < 0)
+        ):
+            raise ValueError(f"{owner}.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
+            raise ValueError(f"{owner}.warmup must be a fraction of the steps in [0, 1), got {self.warmup!r}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"{owner}.mixed_precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}")
+        if not isinstance(self.symmetric, bool):
+            raise ValueError(f"{owner}.symmetric must be true or false, got {self.symmetric!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class ContrastiveStageConfig:
+    """What both stages share: the translations their pairs are made of, the translation searched in
+    the dev evaluation (the display translation), the translation probe, and the optimisation settings."""
+
+    section = ""  # the preset section, for messages
+    translations: tuple[str, ...] = DEFAULT_TRANSLATIONS
+    display_translation: str = "WEB"
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    training: ContrastiveTrainingConfig = field(default_factory=ContrastiveTrainingConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.display_translation, str) or not self.display_translation:
+            raise ValueError(f"{self.section}.display_translation must be a translation code such as 'WEB'")
+        object.__setattr__(self, "display_translation", self.display_translation.upper())
+        if isinstance(self.translations, str) or not self.translations:
+            raise ValueError(f"{self.section}.translations must be a non-empty list of codes, got {self.translations}")
+        object.__setattr__(self, "translations", tuple(str(code).upper() for code in self.translations))
+
+
+@dataclass(frozen=True)
+class TranslationPairsConfig(ContrastiveStageConfig):
+    """Stage A: up to ``pairs_per_verse`` pairs of two different ``translations`` per verse. The
+    probe's held-out verses are never trained on."""
+
+    section = "translation_pairs"
+    pairs_per_verse: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(set(self.translations)) < 2:
+            raise ValueError(f"{self.section}.translations needs two different translations, got {self.translations}")
+        _check_positive(self.section, "pairs_per_verse", self.pairs_per_verse)
+
+
+@dataclass(frozen=True)
+class QueryPairsConfig(ContrastiveStageConfig):
+    """Stage B: (topic, verse) pairs from the train topics, the verse side in each of ``translations``.
+
+    Per topic, the ``max_per_topic`` most-voted short judgments with at least ``min_votes`` votes
+    (``null``: all of them). ``block_judged_negatives`` keeps every verse judged relevant to a topic out
+    of its batch's negatives. The probe is ``translation_pairs.probe`` (one held-out split).
+    """
+
+    section = "query_pairs"
+    translations: tuple[str, ...] = ("WEB",)
+    min_votes: int = 10
+    max_per_topic: int | None = 3
+    block_judged_negatives: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive(self.section, "min_votes", self.min_votes)
+        if self.max_per_topic is not None:
+            _check_positive(self.section, "max_per_topic", self.max_per_topic)
+        if not isinstance(self.block_judged_negatives, bool):
+            raise ValueError(
+                f"{self.section}.block_judged_negatives must be true or false, got {self.block_judged_negatives!r}"
+            )
+
+
+StageConfig = TranslationPairsConfig | QueryPairsConfig
+STAGE_CONFIGS: dict[str, type] = {"translation_pairs": TranslationPairsConfig, "query_pairs": QueryPairsConfig}
+
+
+def stage_config(stage: str, preset: Preset | Mapping) -> StageConfig:
+    """The typed config of ``stage`` from a preset (or its raw mapping). ``query_pairs`` takes its probe
+    from ``translation_pairs.probe``: the probe's verses are the ones stage A held out."""
+    raw = preset.raw if isinstance(preset, Preset) else preset
+    if stage not in STAGE_CONFIGS:
+        raise UserError(f"unknown stage {stage!r}; choose one of {', '.join(STAGE_CONFIGS)}")
+    section = dict(raw.get(stage) or {})
+    if stage == "query_pairs":
+        if "probe" in section:
+            raise UserError("query_pairs.probe is not a setting: the probe is translation_pairs.probe")
+        section["probe"] = dict((raw.get("translation_pairs") or {}).get("probe") or {})
+    try:
+        return from_mapping(STAGE_CONFIGS[stage], section, stage)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass(frozen=True)
+class StageData:
+    """What a stage reads: verse texts per translation without the validator's flagged verses (for
+    pairs and the probe), the whole display translation (the dev corpus, as the search index holds
+    it), the dev judgments and, for stage B, the train judgments. Tests build it in memory."""
+
+    texts: VerseTexts
+    corpus: Mapping[int, str]
+    dev: Judgments
+    train: Judgments | None = None
+
+
+def required_translations(config: StageConfig) -> list[str]:
+    codes = [*config.translations, config.probe.source, config.probe.target]
+    return list(dict.fromkeys(code.upper() for code in codes))
+
+
+def load_verse_texts(codes: list[str]) -> dict[str, dict[int, str]]:
+    """Cleaned verse texts of ``codes`` without the verses the data validator flagged."""
+    from ..data.bible import load_verses
+    from ..data.validation import exclude_flagged
+
+    texts = {}
+    for code in tqdm(codes, desc="loading translations"):
+        texts[code] = exclude_flagged(code, {verse.verse_id: verse.text for verse in load_verses(code)})
+    return texts
+
+
+def load_stage_data(
+    config: StageConfig, *, dev_topics: str | Path, train_topics: str | Path | None = None
+) -> StageData:
+    """Read the Bible texts and the topic votes a stage needs (``train_topics`` only for stage B)."""
+    from ..data.bible import load_verses
+
+    if isinstance(config, QueryPairsConfig) and train_topics is None:
+        raise UserError("the query_pairs stage needs the train topic votes (--train-topics)")
+    corpus = {verse.verse_id: verse.text for verse in load_verses(config.display_translation)}
+    train = load_judgments(train_topics) if isinstance(config, QueryPairsConfig) else None
+    return StageData(load_verse_texts(required_translations(config)), corpus, load_judgments(dev_topics), train)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pair sources: all that differs between the stages
+
+
+def _translation_pair_set(config: TranslationPairsConfig, data: StageData) -> PairSet:
+    every_verse = set().union(*(verses.keys() for verses in data.texts.values()))
+    return translation_pairs(
+        {code: data.texts[code] for code in config.translations},
+        pairs_per_verse=config.pairs_per_verse,
+        exclude_verse_ids=held_out_verse_ids(every_verse, config.probe.held_out_per_mille),
+        seed=config.training.seed,
+    )
+
+
+def _query_pair_set(config: QueryPairsConfig, data: StageData) -> PairSet:
+    if data.train is None:
+        raise UserError("the query_pairs stage needs the train topic votes")
+    chosen = topic_verse_pairs(data.train, min_votes=config.min_votes, max_per_topic=config.max_per_topic)
+    judged = {topic: grades.keys() for topic, grades in data.train.qrels.items()}
+    return query_pairs(
+        [(pair.topic, pair.verse_id) for pair in chosen],
+        {code: data.texts[code] for code in config.translations},
+        judged=judged if config.block_judged_negatives else None,
+        groups=duplicate_verse_groups(data.texts),
+    )
+
+
+@dataclass(frozen=True)
+class PairSource:
+    """A stage: how it builds its pairs and which evaluator metric chooses its best checkpoint."""
+
+    name: str
+    build: Callable[[StageConfig, StageData], PairSet]
+    selection_metric: str
+    description: str
+
+
+PAIR_SOURCES: dict[type, PairSource] = {
+    TranslationPairsConfig: PairSource(
+        "translation_pairs",
+        _translation_pair_set,
+        f"{PROBE_EVALUATOR_NAME}_accuracy",
+        "the same verse in two public-domain English translations",
+    ),
+    QueryPairsConfig: PairSource(
+        "query_pairs",
+        _query_pair_set,
+        f"{DEV_EVALUATOR_NAME}_cosine_ndcg@10",
+        "OpenBible.info topics (train split) and the verses people voted relevant",
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def graded_information_retrieval_evaluator(queries, corpus, relevant_docs, **kwargs):
+    """sentence-transformers' ``InformationRetrievalEvaluator`` with graded NDCG.
+
+    The stock evaluator scores NDCG with binary gains; our judgments are graded (1..5 by votes), and the
+    project's anchors (BM25 ≈ 0.095, all-MiniLM-L6-v2 ≈ 0.114 on dev) are graded NDCG@10 with linear
+    gains (ranx's ``ndcg``), so the in-training number must be too. ``relevant_docs`` maps query id →
+    {doc id: grade}; the other metrics (MRR, recall, ...) count every judged doc as relevant, as before.
+    """
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    class GradedInformationRetrievalEvaluator(InformationRetrievalEvaluator):
+        def compute_metrics(self, queries_result_list):
+            scores = super().compute_metrics(queries_result_list)
+            for k in self.ndcg_at_k:
+                values = []
+                for query_id, hits in zip(self.queries_ids, queries_result_list, strict=True):
+                    grades = self.relevant_docs[query_id]
+                    ranked = sorted(hits, key=lambda hit: (-hit["score"], hit["corpus_id"]))[:k]
+                    gains = [grades.get(hit["corpus_id"], 0) for hit in ranked]
+                    ideal = sorted(grades.values(), reverse=True)
+                    values.append(self.compute_dcg_at_k(gains, k) / self.compute_dcg_at_k(ideal, k))
+                scores["ndcg@k"][k] = float(sum(values) / len(values))
+            return scores
+
+    for query_id, grades in relevant_docs.items():
+        if not isinstance(grades, Mapping) or any(grade <= 0 for grade in grades.values()):
+            raise ValueError(f"relevant_docs[{query_id!r}] must map doc ids to positive grades")
+    return GradedInformationRetrievalEvaluator(queries, corpus, relevant_docs, **kwargs)
+
+
+def dev_evaluator(judgments: Judgments, corpus: Mapping[int, str], *, batch_size: int = 128):
+    """Graded retrieval of the judged topics over ``corpus`` (verse id → text), with the ids of the
+    BEIR export (judged verses missing from the corpus still count in the ideal ranking)."""
+    queries = {topic_query_id(topic): topic for topic in judgments.qrels}
+    relevant = {
+        topic_query_id(topic): {verse_doc_id(verse_id): grade for verse_id, grade in grades.items()}
+        for topic, grades in judgments.qrels.items()
+    }
+    return graded_information_retrieval_evaluator(
+        queries,
+        {verse_doc_id(verse_id): text for verse_id, text in sorted(corpus.items())},
+        relevant,
+        name=DEV_EVALUATOR_NAME,
+        ndcg_at_k=[10],
+        mrr_at_k=[10],
+        accuracy_at_k=[10],
+        precision_recall_at_k=[10, 100],
+        map_at_k=[100],
+        batch_size=batch_size,
+        show_progress_bar=True,
+        write_csv=False,
+    )
+
+
+def stage_evaluator(config: StageConfig, data: StageData):
+    """The translation probe, then graded retrieval of the dev topics; the trainer logs both."""
+    from sentence_transformers.base.evaluation.sequential import SequentialEvaluator
+
+    probe = build_probe(data.texts[config.probe.source], data.texts[config.probe.target], config.probe)
+    batch_size = config.training.eval_batch_size
+    return SequentialEvaluator(
+        [
+            ContrastiveProbeEvaluator(probe, name=PROBE_EVALUATOR_NAME, batch_size=batch_size),
+            dev_evaluator(data.dev, data.corpus, batch_size=batch_size),
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def make_loss(model, training: ContrastiveTrainingConfig):
+    """MultipleNegativesRankingLoss, cached (GradCache) or not, one- or two-directional."""
+    from sentence_transformers.sentence_transformer import losses
+
+    directions = ("query_to_doc", "doc_to_query") if training.symmetric else ("query_to_doc",)
+    partition_mode = "per_direction" if training.symmetric else "joint"
+    common = dict(scale=training.scale, directions=directions, partition_mode=partition_mode)
+    if training.loss == "cached_mnrl":
+        return losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=training.mini_batch_size, **common)
+    return losses.MultipleNegativesRankingLoss(model, **common)
+
+
+def training_arguments(training: ContrastiveTrainingConfig, checkpoints: Path, pairs: PairSet, selection_metric: str):
+    """Trainer arguments: verse-aware batches, a checkpoint at every evaluation, the best one restored.
+    Curves go through :class:`RunLogger` (JSONL, TensorBoard, PNG), so the trainer reports nowhere."""
+    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+
+    precision = resolve_mixed_precision(training.mixed_precision)
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=training.batch_size,
+        per_device_eval_batch_size=training.eval_batch_size,
+        num_train_epochs=float(training.epochs),
+        max_steps=training.max_steps or -1,
+        learning_rate=training.learning_rate,
+        weight_decay=training.weight_decay,
+        warmup_steps=float(training.warmup),
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        batch_sampler=pairs.batch_sampler(),
+        eval_strategy="steps",
+        eval_steps=training.eval_steps,
+        save_strategy="steps",
+        save_steps=training.eval_steps,
+        save_total_limit=training.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model=f"eval_{selection_metric}",
+        greater_is_better=True,
+        logging_steps=training.logging_steps,
+        logging_first_step=True,
+        report_to="none",
+        seed=training.seed,
+        data_seed=training.seed,
+        dataloader_pin_memory=False,
+        disable_tqdm=False,
+    )
+
+
+class EvaluateLastStep(TrainerCallback):
+    """Evaluate and checkpoint the last step as well, so the final weights compete for "best"."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.max_steps and state.global_step >= state.max_steps:
+            control.should_evaluate = True
+            control.should_save = True
+        return control
+
+
+def curve_tag(key: str) -> str:
+    """Trainer log keys as :class:`RunLogger` tags: ``eval_probe_accuracy`` → ``eval/probe_accuracy``,
+    ``loss`` → ``train/loss``, the end-of-training summary ``train_loss`` → ``summary/loss``."""
+    if key.startswith("eval_"):
+        return "eval/" + key.removeprefix("eval_")
+    if key.startswith("train_"):
+        return "summary/" + key.removeprefix("train_")
+    return "train/" + key
+
+
+class CurveLogger(TrainerCallback):
+    """Forward the trainer's logs (loss, learning rate, evaluations) to a :class:`RunLogger`."""
+
+    def __init__(self, run_logger: RunLogger):
+        self.run_logger = run_logger
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        numbers = {
+            curve_tag(key): value
+            for key, value in (logs or {}).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        self.run_logger.log(state.global_step, numbers)
+
+
+def default_work_dir(output: Path) -> Path:
+    """``runs/x/model`` trains in ``runs/x/model-run`` (checkpoints, logs, metrics), keeping the model
+    directory exactly what is published."""
+    return output.with_name(output.name + "-run")
+
+
+def resume_checkpoint(resume: bool | str | Path, checkpoints: Path) -> str | None:
+    """``True``: the latest checkpoint (which must exist); a path: that checkpoint; ``False``: none, and
+    then ``checkpoints`` must not already hold a run that would be silently mixed into this one."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    existing = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if resume is True:
+        if existing is None:
+            raise UserError(f"nothing to resume: {checkpoints} holds no checkpoint-* directory")
+        return existing
+    if resume:
+        if not Path(resume).is_dir():
+            raise UserError(f"checkpoint to resume from not found: {resume}")
+        return str(resume)
+    if existing is not None:
+        raise UserError(
+            f"{checkpoints} already holds checkpoints ({Path(existing).name}); "
+            "resume with --resume or choose another --work-dir"
+        )
+    return None
+
+
+def _checkpoint_step(checkpoint: str | None) -> int | None:
+    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+
+def metrics_at_best(trainer_state, names) -> dict[str, float]:
+    """The evaluator's metrics logged at the best checkpoint's step, which is the model restored at
+    the end of training (so it need not be evaluated again: a pass over the Bible is minutes on a CPU).
+    Empty if that evaluation is not in the log."""
+    step = _checkpoint_step(trainer_state.best_model_checkpoint)
+    for entry in trainer_state.log_history:
+        if entry.get("step") == step and f"eval_{DEV_EVALUATOR_NAME}_cosine_ndcg@10" in entry:
+            return {name: entry[f"eval_{name}"] for name in names if f"eval_{name}" in entry}
+    return {}
+
+
+@dataclass(frozen=True)
+class StageResult:
+    model_dir: Path
+    work_dir: Path
+    pairs: int
+    before: dict[str, float]
+    after: dict[str, float]
+    best_checkpoint: str | None
+
+
+def _write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def train_stage(
+    config: StageConfig,
+    data: StageData,
+    *,
+    model: str | Path,
+    output: str | Path,
+    work_dir: str | Path | None = None,
+    resume: bool | str | Path = False,
+) -> StageResult:
+    """Fine-tune ``model`` (an MLM checkpoint or a SentenceTransformer directory) on the stage's pairs
+    and save the best checkpoint as a SentenceTransformer in ``output``.
+
+    ``work_dir`` (default: ``output`` + ``-run``) receives ``checkpoints/``, ``logs/`` (JSONL and
+    TensorBoard), ``curves.png`` and ``metrics.json`` (probe and dev metrics before and after).
+    """
+    from accelerate import PartialState
+    from sentence_transformers import SentenceTransformerTrainer
+
+    source = PAIR_SOURCES[type(config)]
+    output = Path(output)
+    work_dir = Path(work_dir) if work_dir is not None else default_work_dir(output)
+    training = config.training
+    checkpoint = resume_checkpoint(resume, work_dir / "checkpoints")
+
+    # 1. pairs (the batch sampler of the arguments needs them)
+    pairs = source.build(config, data)
+    # 2. arguments; they set up the processes, so they come before anything asks which one this is
+    args = training_arguments(training, work_dir / "checkpoints", pairs, source.selection_metric)
+    state = PartialState()
+    state.print(f"{source.name}: {len(pairs)} pairs about {len(set(pairs.verse_ids))} verses")
+    # 3. model
+    sentence_model = build_sentence_model(model, max_seq_length=training.max_seq_length)
+    card = sentence_model.model_card_data
+    card.language, card.license, card.local_files_only = ["en"], "apache-2.0", True
+    card.model_name = f"VerseBERT search encoder ({source.name})"
+    card.train_datasets = [{"name": source.description}]
+    # 4. loss
+    loss = make_loss(sentence_model, training)
+    # 5. evaluators, before training (computed once: a resumed run has the same starting point)
+    evaluator = stage_evaluator(config, data)
+    run_logger = RunLogger(work_dir / "logs", enabled=state.is_main_process, resume_step=_checkpoint_step(checkpoint))
+    before_path = work_dir / "metrics-before.json"
+    if state.is_main_process and not before_path.exists():
+        before = evaluator(sentence_model)
+        _write_json(before_path, before)
+        run_logger.log(0, {f"eval/{key}": value for key, value in before.items()})
+    state.wait_for_everyone()
+    before = json.loads(before_path.read_text())
+    # 6. train
+    trainer = SentenceTransformerTrainer(
+        model=sentence_model,
+        args=args,
+        train_dataset=pairs.dataset(),
+        loss=loss,
+        evaluator=evaluator,
+        callbacks=[EvaluateLastStep(), CurveLogger(run_logger)],
+    )
+    trainer.train(resume_from_checkpoint=checkpoint)
+    # 7. the restored best checkpoint's metrics, the model, the record of the run
+    after: dict[str, float] = {}
+    if state.is_main_process:
+        after = metrics_at_best(trainer.state, before.keys()) or evaluator(sentence_model)
+        run_logger.log(trainer.state.global_step, {f"best/{key}": value for key, value in after.items()})
+        run_logger.close()
+        run_logger.plot(work_dir / "curves.png")
+        save_sentence_model(sentence_model, output)
+        _write_json(
+            work_dir / "metrics.json",
+            {
+                "stage": source.name,
+                "model": str(model),
+                "output": str(output),
+                "pairs": len(pairs),
+                "selection_metric": source.selection_metric,
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "before": before,
+                "after": after,
+                "config": dataclasses.asdict(config),
+            },
+        )
+    state.wait_for_everyone()
+    return StageResult(output, work_dir, len(pairs), before, after, trainer.state.best_model_checkpoint)

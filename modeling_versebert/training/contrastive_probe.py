@@ -1,0 +1,154 @@
+"""Does the encoder know two translations of a verse mean the same? A ranking probe on held-out verses.
+
+For each held-out verse, the query is its text in ``source`` (KJV by default) and the candidates are
+its text in ``target`` (BBE by default, the translation furthest from the KJV's wording, so word
+overlap alone does not solve it) plus ``num_distractors`` other held-out verses in ``target``. The
+probe is passed when the verse's own translation scores above every distractor; accuracy is the
+share of verses that pass (chance: ``1 / (num_distractors + 1)``).
+
+``same_chapter`` distractors come from the verse's chapter (same story, names and vocabulary) and
+make the probe hard; ``random`` distractors come from anywhere. Distractors never share the verse's
+text in either translation (repeated formulas would make the answer ambiguous).
+
+The held-out verses are chosen by a hash of the verse id, so they do not depend on which translations
+are loaded; stage A never trains on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+from .pairs import duplicate_verse_groups
+
+DISTRACTOR_KINDS = ("same_chapter", "random")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Which verses are held out and how the probe ranks them (see the module docstring)."""
+
+    source: str = "KJV"
+    target: str = "BBE"
+    held_out_per_mille: int = 20  # share of all verses held out of stage A, in thousandths
+    max_verses: int = 1000  # probe at most this many held-out verses (evaluation cost)
+    num_distractors: int = 9
+    distractors: str = "same_chapter"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("source", "target"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"ProbeConfig.{name} must be a translation code such as 'KJV'")
+        if self.source.upper() == self.target.upper():
+            raise ValueError(f"ProbeConfig.source and target must differ, both are {self.source!r}")
+        if not 1 <= self.held_out_per_mille <= 500:
+            raise ValueError(f"ProbeConfig.held_out_per_mille must be in [1, 500], got {self.held_out_per_mille}")
+        for name in ("max_verses", "num_distractors"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ProbeConfig.{name} must be a positive integer, got {value!r}")
+        if self.distractors not in DISTRACTOR_KINDS:
+            raise ValueError(f"ProbeConfig.distractors must be one of {DISTRACTOR_KINDS}, got {self.distractors!r}")
+
+
+def is_held_out(verse_id: int, per_mille: int) -> bool:
+    """Whether stage A leaves ``verse_id`` out: a stable hash, independent of data and seeds."""
+    digest = hashlib.blake2b(f"versebert-probe:{verse_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 1000 < per_mille
+
+
+def held_out_verse_ids(verse_ids: Collection[int], per_mille: int) -> frozenset[int]:
+    return frozenset(verse_id for verse_id in verse_ids if is_held_out(verse_id, per_mille))
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """``queries[i]`` should rank ``candidates[i][0]`` first among ``candidates[i]``."""
+
+    verse_ids: tuple[int, ...]
+    queries: tuple[str, ...]
+    candidates: tuple[tuple[str, ...], ...]
+
+    def __post_init__(self) -> None:
+        if not self.queries:
+            raise ValueError("ProbeSet is empty: no held-out verse has texts in both translations")
+        if len({len(self.verse_ids), len(self.queries), len(self.candidates)}) != 1:
+            raise ValueError("ProbeSet fields differ in length")
+
+    @property
+    def chance(self) -> float:
+        return float(np.mean([1 / len(candidates) for candidates in self.candidates]))
+
+
+def build_probe(source: Mapping[int, str], target: Mapping[int, str], config: ProbeConfig) -> ProbeSet:
+    """Pick held-out verses present in both translations and their distractors (deterministic)."""
+    groups = duplicate_verse_groups({"source": source, "target": target})
+    held_out = sorted(held_out_verse_ids(source.keys() & target.keys(), config.held_out_per_mille))
+    chapters: dict[int, list[int]] = {}
+    for verse_id in sorted(target):
+        chapters.setdefault(verse_id // 1000, []).append(verse_id)
+    rng = random.Random(config.seed)
+    probed = sorted(rng.sample(held_out, min(config.max_verses, len(held_out))))
+    verse_ids, queries, candidates = [], [], []
+    for verse_id in probed:
+        pool = chapters[verse_id // 1000] if config.distractors == "same_chapter" else held_out
+        pool = [other for other in pool if groups[other] != groups[verse_id]]
+        if len(pool) < config.num_distractors:
+            continue  # a chapter too short for a fair probe (e.g. Psalm 117)
+        distractors = rng.sample(pool, config.num_distractors)
+        verse_ids.append(verse_id)
+        queries.append(source[verse_id])
+        candidates.append((target[verse_id], *(target[other] for other in distractors)))
+    return ProbeSet(tuple(verse_ids), tuple(queries), tuple(candidates))
+
+
+def probe_passes(query_embeddings: np.ndarray, candidate_embeddings: list[np.ndarray]) -> np.ndarray:
+    """Per query: does candidate 0 score strictly above every other candidate (dot product)?"""
+    passes = []
+    for query, candidates in zip(query_embeddings, candidate_embeddings, strict=True):
+        scores = candidates @ query
+        passes.append(bool(scores[0] > scores[1:].max()))
+    return np.array(passes)
+
+
+def probe_accuracy(model, probe: ProbeSet, *, batch_size: int = 64, show_progress_bar: bool = False) -> float:
+    """Share of probe verses whose own translation outranks every distractor, with ``model``'s
+    normalized embeddings (so the dot product is the cosine similarity)."""
+    texts = sorted(set(probe.queries).union(*probe.candidates))
+    embeddings = model.encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=show_progress_bar,
+    )
+    row = {text: index for index, text in enumerate(texts)}
+    queries = embeddings[[row[text] for text in probe.queries]]
+    candidates = [embeddings[[row[text] for text in group]] for group in probe.candidates]
+    return float(probe_passes(queries, candidates).mean())
+
+
+class ContrastiveProbeEvaluator(BaseEvaluator):
+    """The probe as a sentence-transformers evaluator, so the trainer logs it (``{name}_accuracy``)."""
+
+    def __init__(self, probe: ProbeSet, *, name: str = "probe", batch_size: int = 64):
+        super().__init__()
+        self.probe = probe
+        self.name = name
+        self.batch_size = batch_size
+        self.primary_metric = "accuracy"
+
+    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        metrics = {"accuracy": probe_accuracy(model, self.probe, batch_size=self.batch_size)}
+        metrics = self.prefix_name_to_metrics(metrics, self.name)
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        return metrics
+
+    def get_config_dict(self) -> dict[str, object]:
+        return {"verses": len(self.probe.queries), "chance": round(self.probe.chance, 4)}

@@ -1,0 +1,177 @@
+"""Positive pairs for the two contrastive stages, each row with the keys its batch must respect.
+
+Stage A (``translation_pairs``): one verse in two translations, so the encoder learns that KJV's
+"charity suffereth long" and BBE's "love is never tired of waiting" mean the same thing. Stage B
+(``query_pairs``): an OpenBible topic and a verse people voted relevant to it, so the encoder learns
+how people actually search.
+
+Both return a :class:`PairSet`: the text pairs plus, per row, the keys of
+:mod:`.verse_batch_sampler` that keep false negatives out of a batch. Verse keys are *duplicate
+groups*, not verse ids: ~70 verses of the KJV read exactly "And the LORD spake unto Moses, saying,",
+and two of them in one batch would be each other's false negatives just like two translations of
+one verse.
+
+Everything here takes plain mappings (translation code → verse id → text), so tests run on a few
+in-memory verses; :mod:`.contrastive` loads the real Bible and the validator's exclusions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from .verse_batch_sampler import RowKeys, VerseAwareBatchSamplerFactory, encode_row_keys
+
+VerseTexts = Mapping[str, Mapping[int, str]]
+"""Translation code → verse id → cleaned text (flagged verses already left out)."""
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalize_for_matching(text: str) -> str:
+    """Case, punctuation and spacing removed: the form in which two texts count as the same text."""
+    return _NOT_WORD.sub(" ", text.casefold()).strip()
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """(anchor, positive) text pairs with per-row batch keys and the verse each row is about."""
+
+    anchors: tuple[str, ...]
+    positives: tuple[str, ...]
+    verse_ids: tuple[int, ...]
+    row_keys: RowKeys
+
+    def __post_init__(self) -> None:
+        sizes = {len(self.anchors), len(self.positives), len(self.verse_ids), len(self.row_keys)}
+        if len(sizes) != 1:
+            raise ValueError(
+                f"PairSet fields differ in length: anchors {len(self.anchors)}, positives {len(self.positives)}, "
+                f"verse_ids {len(self.verse_ids)}, row_keys {len(self.row_keys)}"
+            )
+        if not self.anchors:
+            raise ValueError("PairSet is empty: no pair survived the filters (check translations, votes, exclusions)")
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def dataset(self):
+        """The training dataset: exactly the two text columns the loss reads, in (anchor, positive) order."""
+        from datasets import Dataset
+
+        return Dataset.from_dict({"anchor": list(self.anchors), "positive": list(self.positives)})
+
+    def batch_sampler(self) -> VerseAwareBatchSamplerFactory:
+        """The ``batch_sampler=`` training argument that keeps this set's false negatives apart."""
+        return VerseAwareBatchSamplerFactory(self.row_keys)
+
+
+def duplicate_verse_groups(texts: VerseTexts) -> dict[int, int]:
+    """Verse id → id of its group: verses whose text is the same (normalized) in any translation.
+
+    The group id is the smallest verse id of the group, so it is stable across runs.
+    """
+    parent: dict[int, int] = {}
+
+    def find(verse_id: int) -> int:
+        root = verse_id
+        while parent[root] != root:
+            root = parent[root]
+        while parent[verse_id] != root:  # path compression
+            parent[verse_id], verse_id = root, parent[verse_id]
+        return root
+
+    for verses in texts.values():
+        first_with_text: dict[str, int] = {}
+        for verse_id, text in verses.items():
+            parent.setdefault(verse_id, verse_id)
+            other = first_with_text.setdefault(normalize_for_matching(text), verse_id)
+            if other != verse_id:
+                a, b = find(verse_id), find(other)
+                parent[max(a, b)] = min(a, b)
+    return {verse_id: find(verse_id) for verse_id in parent}
+
+
+def translation_pairs(
+    texts: VerseTexts,
+    *,
+    pairs_per_verse: int,
+    exclude_verse_ids: Collection[int] = frozenset(),
+    seed: int = 0,
+) -> PairSet:
+    """Stage A pairs: for each verse, up to ``pairs_per_verse`` pairs of two different translations.
+
+    A verse needs at least two translations whose texts differ (KJV and Webster often agree word
+    for word, and an identical pair teaches nothing). Pairs are drawn without replacement from the
+    verse's translation pairs, each in a random direction; a text pair already used for another verse
+    is not repeated. ``exclude_verse_ids`` (the probe's held-out verses) never appear.
+    """
+    if isinstance(pairs_per_verse, bool) or not isinstance(pairs_per_verse, int) or pairs_per_verse < 1:
+        raise ValueError(f"pairs_per_verse must be a positive integer, got {pairs_per_verse!r}")
+    if len(texts) < 2:
+        raise ValueError(f"translation pairs need at least two translations, got {sorted(texts)}")
+    groups = duplicate_verse_groups(texts)
+    codes = sorted(texts)
+    excluded = frozenset(exclude_verse_ids)
+    rng = random.Random(seed)
+    anchors, positives, verse_ids, keys = [], [], [], []
+    seen: set[tuple[str, str]] = set()
+    for verse_id in sorted(set().union(*(texts[code].keys() for code in codes)) - excluded):
+        versions = {}  # normalized text -> one translation's text: identical versions count once
+        for code in codes:
+            if (text := texts[code].get(verse_id)) is not None:
+                versions.setdefault(normalize_for_matching(text), text)
+        candidates = list(itertools.combinations(sorted(versions), 2))
+        rng.shuffle(candidates)
+        taken = 0
+        for first, second in candidates:
+            if taken == pairs_per_verse:
+                break
+            if (first, second) in seen:
+                continue
+            seen.add((first, second))
+            taken += 1
+            anchor, positive = (versions[first], versions[second])
+            if rng.random() < 0.5:
+                anchor, positive = positive, anchor
+            anchors.append(anchor)
+            positives.append(positive)
+            verse_ids.append(verse_id)
+            keys.append([("verse", groups[verse_id])])
+    return PairSet(tuple(anchors), tuple(positives), tuple(verse_ids), encode_row_keys(keys))
+
+
+def query_pairs(
+    topic_verses: Sequence[tuple[str, int]],
+    texts: VerseTexts,
+    *,
+    judged: Mapping[str, Collection[int]] | None = None,
+    groups: Mapping[int, int] | None = None,
+) -> PairSet:
+    """Stage B pairs: (topic, verse text) for each (topic, verse id) and each translation in ``texts``.
+
+    Within a batch no topic appears twice (as written, ignoring case and punctuation) and no verse
+    group appears twice. With ``judged`` (topic → every verse judged relevant to it), a topic also
+    never meets one of its judged verses as another row's positive: that verse would be a negative
+    the topic's own voters called relevant. ``groups`` defaults to the duplicate groups of ``texts``
+    (pass the groups of more translations to catch more duplicates). Verses a translation lacks
+    (or the validator flagged) give no row for that translation.
+    """
+    groups = duplicate_verse_groups(texts) if groups is None else groups
+    anchors, positives, verse_ids, keys, blocked = [], [], [], [], []
+    for topic, verse_id in topic_verses:
+        topic_key = ("topic", normalize_for_matching(topic))
+        for code in sorted(texts):
+            text = texts[code].get(verse_id)
+            if text is None:
+                continue
+            anchors.append(topic)
+            positives.append(text)
+            verse_ids.append(verse_id)
+            keys.append([topic_key, ("verse", groups.get(verse_id, verse_id))])
+            relevant = judged.get(topic, ()) if judged is not None else ()
+            blocked.append([("verse", groups.get(other, other)) for other in relevant])
+    return PairSet(tuple(anchors), tuple(positives), tuple(verse_ids), encode_row_keys(keys, blocked))
