@@ -20,13 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="versebert", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"modeling_versebert.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"modeling_versebert.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"modeling_versebert.commands.{name}").register(subparsers)
     return parser
 
 
