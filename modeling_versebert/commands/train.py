@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train, evaluate and document VerseBERT end to end (resumable)",
-        description=__doc__.splitlines()[0].strip("`"),
+        description="Train, evaluate and document VerseBERT end to end; stages already done are skipped.",
     )
     parser.add_argument("--preset", default="tiny", help="tiny, mini, small, base, or a preset YAML path")
     parser.add_argument("--output", type=Path, required=True, help="run directory (created; reused to resume)")
