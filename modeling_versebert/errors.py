@@ -16,6 +16,4 @@ def require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise UserError(
-            f"{module!r} is not installed; install it with: pip install 'versebert[{extra}]'"
-        ) from error
+        raise UserError(f"{module!r} is not installed; install it with: pip install 'versebert[{extra}]'") from error
