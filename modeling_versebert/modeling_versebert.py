@@ -494,80 +494,74 @@ def classification_loss(config: VerseBertConfig, logits: torch.Tensor, labels: t
     return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
 
 
-class VerseBertForSequenceClassification(VerseBertPreTrainedModel):
+class VerseBertClassifier(VerseBertPreTrainedModel):
+    """What the sequence and token classifiers share: the encoder, dropout and one linear layer.
+    Subclasses say which states are classified and how the loss is computed."""
+
+    output_class: type[ModelOutput]
+
+    def __init__(self, config: VerseBertConfig):
+        super().__init__(config)
+        self.versebert = VerseBertModel(config)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def classified_states(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ModelOutput | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        encoded = self._encode(
+            input_ids, attention_mask, token_type_ids, inputs_embeds, output_attentions, output_hidden_states
+        )
+        logits = self.classifier(self.dropout(self.classified_states(encoded.last_hidden_state)))
+        loss = self.loss(logits, labels) if labels is not None else None
+        output = self.output_class(
+            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class VerseBertForSequenceClassification(VerseBertClassifier):
     """A linear classifier on the final ``[CLS]`` state."""
 
     _auto_class = "AutoModelForSequenceClassification"
+    output_class = SequenceClassifierOutput
 
-    def __init__(self, config: VerseBertConfig):
-        super().__init__(config)
-        self.versebert = VerseBertModel(config)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
+    def classified_states(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states[:, 0]
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> SequenceClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self._encode(
-            input_ids, attention_mask, token_type_ids, inputs_embeds, output_attentions, output_hidden_states
-        )
-        logits = self.classifier(self.dropout(encoded.last_hidden_state[:, 0]))
-        loss = classification_loss(self.config, logits, labels) if labels is not None else None
-        output = SequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
-        )
-        return output if return_dict else output.to_tuple()
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return classification_loss(self.config, logits, labels)
 
 
-class VerseBertForTokenClassification(VerseBertPreTrainedModel):
+class VerseBertForTokenClassification(VerseBertClassifier):
     """A linear classifier on every token state (labels of -100 are ignored)."""
 
     _auto_class = "AutoModelForTokenClassification"
+    output_class = TokenClassifierOutput
 
-    def __init__(self, config: VerseBertConfig):
-        super().__init__(config)
-        self.versebert = VerseBertModel(config)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
+    def classified_states(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return hidden_states
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> TokenClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self._encode(
-            input_ids, attention_mask, token_type_ids, inputs_embeds, output_attentions, output_hidden_states
-        )
-        logits = self.classifier(self.dropout(encoded.last_hidden_state))
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
-        output = TokenClassifierOutput(
-            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
-        )
-        return output if return_dict else output.to_tuple()
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
 
 
 __all__ = [
