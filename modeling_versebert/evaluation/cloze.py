@@ -201,7 +201,7 @@ def probe_checkpoint(
     path = check_model_dir(model_dir)
     item_translation, items = load_items(items_path)
     corpus = VerseCorpus.from_translation(translation or item_translation)
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=True)  # reads our config
     model = AutoModelForMaskedLM.from_pretrained(str(path), trust_remote_code=True)
     texts = {verse_id: corpus.text(verse_id) for verse_id in {item.verse_id for item in items} if verse_id in corpus}
     return run_cloze(model, tokenizer, items, texts, top_k=top_k)
