@@ -233,3 +233,18 @@ def test_index_whose_model_was_removed_asks_for_one(tmp_path, encoder):
 def test_directory_without_an_index_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="is not a VerseBERT search index"):
         SearchIndex.load(tmp_path, corpora=[web_corpus()])
+
+
+def test_query_encoding_runs_on_one_thread_and_restores_the_setting(encoder, monkeypatch):
+    import torch
+
+    seen = []
+    original = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts: seen.append(torch.get_num_threads()) or original(texts))
+    torch.set_num_threads(2)
+    try:
+        embeddings = encoder.encode_queries(["a new heart"])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # the suite's setting (conftest)
+    np.testing.assert_allclose(embeddings, original(["a new heart"]), atol=1e-5)

@@ -145,7 +145,7 @@ class VerseSearcher:
                 for rankings, ranking in zip(per_query, bm25.search_batch(queries, depth), strict=True):
                     rankings.append(("bm25", code, ranking))
         if "dense" in self.retrievers:
-            embeddings = self.index.encoder.encode(queries)
+            embeddings = self.index.encoder.encode_queries(queries)
             for code, dense in self.index.dense.items():
                 for rankings, ranking in zip(per_query, dense.search(embeddings, depth), strict=True):
                     rankings.append(("dense", code, ranking))
