@@ -32,7 +32,9 @@ import platform
 import time
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as train/pretrain_mlm.py does, before torch loads
+
+import torch  # noqa: E402
 
 
 def matmul_peak(dtype: torch.dtype, size: int = 1024, repeats: int = 5) -> float:
@@ -200,7 +202,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# MLM training throughput",
         "",
-        f"{report['machine']}; {report['threads']} threads; vocabulary {report['vocab_size']}; batch "
+        f"{report['machine']}; {report['threads']} threads (OMP_WAIT_POLICY={report['omp_wait_policy']}); "
+        f"vocabulary {report['vocab_size']}; batch "
         f"{report['batch_size']} verses; {report['steps']} timed steps after {report['warmup']} warmup, best of "
         f"{report['rounds']} rounds. Matmul peak: {report['peak_flops']['fp32'] / 1e9:.1f} GFLOP/s fp32"
         + (f", {report['peak_flops']['bf16'] / 1e9:.1f} GFLOP/s bf16" if "bf16" in report["peak_flops"] else "")
@@ -250,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "threads": args.threads,
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "torch": torch.__version__,
         "vocab_size": args.vocab_size,
         "batch_size": args.batch_size,

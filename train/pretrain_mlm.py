@@ -19,9 +19,16 @@ translations; the corpus is built by the data layer. The trained model lands in 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from modeling_versebert.errors import UserError
+# Before torch loads OpenMP: idle worker threads sleep instead of spinning. On a shared CPU a spinning
+# thread takes the core its partner needs, and the many small kernels of a small model's step then
+# crawl (measured ~6x slower at 2 threads under load; see eval/bench_mlm_throughput.py). Override by
+# setting the variable yourself.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from modeling_versebert.errors import UserError  # noqa: E402 (after the OpenMP setting)
 
 
 def main(argv: list[str] | None = None) -> int:
