@@ -2,7 +2,8 @@
 
 Without ``--model`` it is BM25 over the chosen translation(s), usable at once; with ``--model`` it
 is hybrid (BM25 + dense, fused by RRF), embedding the verses first unless ``--index`` points to a
-prebuilt index (``versebert index build``).
+prebuilt index (``versebert index build``). A query that names verses ("John 3:16", "Ps 23")
+returns them first. Queries over 1,000 characters are refused rather than silently cut.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "search",
         help="search verses by words or reference (BM25; hybrid with --model or --index)",
-        description=__doc__.splitlines()[0].strip("`"),
+        description=__doc__.replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("query", metavar="QUERY", help='words ("give you a new heart") or a reference ("1 Cor 13:4-7")')
     parser.add_argument("--model", type=Path, help="model directory for hybrid search (SentenceTransformer-loadable)")
