@@ -70,7 +70,7 @@ def tiny_training(**overrides):
     return ContrastiveTrainingConfig(**{**settings, **overrides})
 
 
-TOY_PROBE = ProbeConfig(held_out_per_mille=200, num_distractors=3, max_verses=50)
+TOY_PROBE = ProbeConfig(held_out_per_mille=200, num_distractors=3, max_verses=50, distractors="same_chapter")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from modeling_versebert.training.contrastive_probe import (
     build_probe,
     held_out_verse_ids,
     is_held_out,
+    lexical_neighbours,
     probe_accuracy,
 )
 
@@ -42,7 +43,7 @@ class ConstantEncoder:
 
 
 def probe(**overrides):
-    settings = dict(held_out_per_mille=300, num_distractors=4, max_verses=1000)
+    settings = dict(held_out_per_mille=300, num_distractors=4, max_verses=1000, distractors="same_chapter")
     return build_probe(SOURCE, TARGET, ProbeConfig(**{**settings, **overrides}))
 
 
@@ -67,7 +68,7 @@ def test_no_distractor_has_the_answer_text():
     """A formula repeated across a chapter would make the answer ambiguous."""
     formula = "And the Lord said to Moses,"
     target = {verse_id: formula if verse_id % 2 else text for verse_id, text in TARGET.items()}
-    built = build_probe(SOURCE, target, ProbeConfig(held_out_per_mille=300, num_distractors=4))
+    built = build_probe(SOURCE, target, ProbeConfig(held_out_per_mille=300, num_distractors=4, distractors="random"))
     assert any(candidates[0] == formula for candidates in built.candidates), "the test needs formula answers"
     for candidates in built.candidates:
         assert candidates[0] not in candidates[1:]
@@ -82,6 +83,19 @@ def test_same_chapter_distractors_come_from_the_verse_chapter():
     assert any(
         len({by_text[text] // 1000 for text in candidates}) > 1 for candidates in random_built.candidates
     )
+
+
+def test_lexical_distractors_share_the_rarest_words_with_the_query():
+    names = ["Jared", "Enoch", "Seth", "Adam", "Noah", "Shem", "Ham", "Lamech", "Cainan", "Enos", "Abram", "Lot"]
+    source = {10_000 + i: f"And {name} lived and begat sons and daughters" for i, name in enumerate(names)}
+    target = {10_000 + i: f"{name} went on living and had sons and daughters" for i, name in enumerate(names)}
+    target |= {20_000 + i: f"the story of {name} and his house" for i, name in enumerate(names)}
+    target |= {30_000 + i: f"a verse about something else {i}" for i in range(60)}
+    built = build_probe(source, target, ProbeConfig(held_out_per_mille=500, num_distractors=1))
+    assert built.verse_ids
+    for verse_id, candidates in zip(built.verse_ids, built.candidates, strict=True):
+        assert candidates == (target[verse_id], target[verse_id + 10_000]), "the verse naming the same person"
+    assert lexical_neighbours("Enoch begat", target, 2) == [10_001, 20_001]
 
 
 def test_accuracy_counts_verses_whose_translation_beats_every_distractor():
@@ -100,5 +114,6 @@ def test_probe_config_names_the_bad_field():
         ProbeConfig(source="KJV", target="kjv")
     with pytest.raises(ValueError, match="ProbeConfig.num_distractors"):
         ProbeConfig(num_distractors=0)
+    assert ProbeConfig().distractors == "lexical"
     with pytest.raises(ValueError, match="ProbeConfig.distractors"):
         ProbeConfig(distractors="nearby")

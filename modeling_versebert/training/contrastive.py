@@ -557,11 +557,11 @@ def train_stage(
     card.train_datasets = [{"name": source.description}]
     # 4. loss
     loss = make_loss(sentence_model, training)
-    # 5. evaluators, before training (computed once: a resumed run has the same starting point)
+    # 5. evaluators, before training (a resumed run keeps the numbers of its starting point)
     evaluator = stage_evaluator(config, data)
     run_logger = RunLogger(work_dir / "logs", enabled=state.is_main_process, resume_step=_checkpoint_step(checkpoint))
     before_path = work_dir / "metrics-before.json"
-    if state.is_main_process and not before_path.exists():
+    if state.is_main_process and (checkpoint is None or not before_path.exists()):
         before = evaluator(sentence_model)
         _write_json(before_path, before)
         run_logger.log(0, {f"eval/{key}": value for key, value in before.items()})

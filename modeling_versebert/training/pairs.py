@@ -154,9 +154,10 @@ def query_pairs(
     """Stage B pairs: (topic, verse text) for each (topic, verse id) and each translation in ``texts``.
 
     Within a batch no topic appears twice (as written, ignoring case and punctuation) and no verse
-    group appears twice. With ``judged`` (topic → every verse judged relevant to it), a topic also
-    never meets one of its judged verses as another row's positive: that verse would be a negative
-    the topic's own voters called relevant. ``groups`` defaults to the duplicate groups of ``texts``
+    group appears twice. With ``judged`` (topic → every verse judged relevant to it), a topic is also
+    kept from meeting one of its judged verses as another row's positive, a negative its own voters
+    called relevant (as far as the batch planner can, see
+    :func:`~.verse_batch_sampler.plan_batches`). ``groups`` defaults to the duplicate groups of ``texts``
     (pass the groups of more translations to catch more duplicates). Verses a translation lacks
     (or the validator flagged) give no row for that translation.
     """

@@ -15,8 +15,9 @@ Each row therefore declares two sets of keys (integers, see :func:`encode_row_ke
 Two rows may share a batch only if neither's ``blocked`` meets the other's ``keys`` (``keys`` are a
 hard rule, the rest of ``blocked`` is honoured while it can be, see :func:`plan_batches`). The
 planner is greedy, like ``NoDuplicatesBatchSampler``: walk a seeded shuffle, defer a conflicting row
-to the next batch, so every row is used once per epoch and the order is a pure function of
-``seed + epoch`` (which is what resuming from a checkpoint needs to replay the same batches).
+to the next batch, so every row is used at most once per epoch (a lone row at the very end is
+dropped) and the order is a pure function of ``seed + epoch``, which is what resuming from a
+checkpoint needs to replay the same batches.
 """
 
 from __future__ import annotations
