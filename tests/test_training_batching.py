@@ -46,9 +46,9 @@ def test_grouping_by_length_cuts_padding():
     real = sum(values[index] for batch in grouped for index in batch)
     assert padded_tokens(grouped, values) < 1.1 * real
     assert padded_tokens(plain, values) > 1.5 * real
-    # the longest batches are not all at the start of the epoch
-    maxima = [values[batch].max() for batch in grouped]
-    assert np.argmax(maxima) > 0 or maxima[0] != max(maxima[1:])
+    # the batch order is shuffled: a group's batches do not come longest first, one after another
+    maxima = np.array([values[batch].max() for batch in grouped])
+    assert (np.diff(maxima[:50]) > 0).any()
 
 
 def test_evaluation_batches_keep_every_sequence():

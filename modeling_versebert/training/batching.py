@@ -108,8 +108,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def batches(self) -> list[list[int]]:
         """This epoch's batches, as lists of indices."""
+        rng = np.random.default_rng([self.seed, self.epoch])
         if self.shuffle:
-            rng = np.random.default_rng([self.seed, self.epoch])
             order = rng.permutation(self.lengths.size)
             group_size = self.batch_size * self.group_batches
             groups = [order[start : start + group_size] for start in range(0, order.size, group_size)]
@@ -119,7 +119,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         batches = [order[start : start + self.batch_size].tolist() for start in range(0, order.size, self.batch_size)]
         if self.drop_last and len(batches[-1]) < self.batch_size:
             batches.pop()
-        if self.shuffle:
+        if self.shuffle:  # spread each group's long batches over the epoch
             batches = [batches[index] for index in rng.permutation(len(batches))]
         return batches
 
