@@ -145,3 +145,26 @@ def test_default_items_occur_in_their_web_verses():
     corpus = VerseCorpus.from_translation(translation)
     for item in items:
         assert re.search(rf"(?<!\w){re.escape(item.word)}(?!\w)", corpus.text(item.verse_id), re.IGNORECASE), item
+
+
+def test_a_partial_translation_probes_the_items_it_holds_and_names_the_rest(model, tokenizer, tmp_path, monkeypatch):
+    from modeling_versebert.evaluation import cloze
+    from modeling_versebert.retrieval import VerseCorpus
+
+    model_dir = tmp_path / "mlm"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    items = tmp_path / "items.json"
+    items.write_text('{"translation": "WEB", "items": [{"verse_id": 49002008, "word": "grace"},'
+                     ' {"verse_id": 1001001, "word": "beginning"}]}')
+    partial = VerseCorpus.from_texts("NT", [(49002008, TEXTS[49002008]), (43011035, TEXTS[43011035])])
+    monkeypatch.setattr(VerseCorpus, "from_translation", classmethod(lambda cls, code: partial))
+
+    report = cloze.probe_checkpoint(model_dir, items_path=items)
+    assert [result.verse_id for result in report.results] == [49002008]
+    assert report.skipped_verse_ids == [1001001]
+    assert "1 item(s) skipped" in cloze.format_report(report)
+
+    items.write_text('{"translation": "WEB", "items": [{"verse_id": 1001001, "word": "beginning"}]}')
+    with pytest.raises(UserError, match="none of the 1 cloze items"):
+        cloze.probe_checkpoint(model_dir, items_path=items)

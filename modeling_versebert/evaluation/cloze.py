@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class ClozeReport:
     top1_accuracy: float
     topk_accuracy: float
     results: list[ClozeResult]
+    skipped_verse_ids: list[int] = field(default_factory=list)  # items whose verse the translation lacks
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -203,8 +204,13 @@ def probe_checkpoint(
     corpus = VerseCorpus.from_translation(translation or item_translation)
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=True)  # reads our config
     model = AutoModelForMaskedLM.from_pretrained(str(path), trust_remote_code=True)
-    texts = {verse_id: corpus.text(verse_id) for verse_id in {item.verse_id for item in items} if verse_id in corpus}
-    return run_cloze(model, tokenizer, items, texts, top_k=top_k)
+    present = [item for item in items if item.verse_id in corpus]
+    if not present:
+        raise UserError(f"none of the {len(items)} cloze items' verses is in {corpus.translation}: choose another")
+    texts = {item.verse_id: corpus.text(item.verse_id) for item in present}
+    report = run_cloze(model, tokenizer, present, texts, top_k=top_k)
+    # A partial translation (OEB: Psalms and the New Testament) still probes the items it holds.
+    return replace(report, skipped_verse_ids=[item.verse_id for item in items if item not in present])
 
 
 def format_report(report: ClozeReport) -> str:
@@ -212,6 +218,8 @@ def format_report(report: ClozeReport) -> str:
     low, high = accuracy_interval(round(report.top1_accuracy * n), n)
     lines = [f"top-1 accuracy {report.top1_accuracy:.3f} (95% CI {low:.2f}-{high:.2f}), "
              f"top-{report.top_k} accuracy {report.topk_accuracy:.3f} ({n} items)"]
+    if report.skipped_verse_ids:
+        lines.append(f"  ({len(report.skipped_verse_ids)} item(s) skipped: their verses are not in the translation)")
     for result in report.results:
         rank = f"#{result.target_rank}" if result.target_rank else f">{report.top_k}"
         lines.append(f"  {result.verse_id:08d} {result.word!r:16} {rank:>4}  {', '.join(result.predictions)}")
