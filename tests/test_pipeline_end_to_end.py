@@ -1,0 +1,177 @@
+"""The whole main job (``versebert train``) on a few hundred real verses with a micro config.
+
+Every stage runs for real (data check, tokenizer, MLM, stage A, stage B, evaluation, model card) on
+three books — Ruth, Philippians and 1 John, 294 verses per translation — so the run takes a couple of
+minutes instead of hours. Then every output is loaded the way a user would: the SentenceTransformer
+and the MLM in a process that cannot import this package, the reports as JSON/YAML, the curves as PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.test_remote_code import LOAD_WITHOUT_PACKAGE
+
+pytestmark = pytest.mark.slow
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbible"
+BOOKS = {8, 50, 62}  # Ruth, Philippians, 1 John: they hold judged verses and cloze items
+MICRO = (
+    "model.hidden_size=32",
+    "model.num_hidden_layers=2",
+    "model.num_attention_heads=2",
+    "model.intermediate_size=64",
+    "tokenizer.vocab_size=800",
+    "mlm.batch_size=16",
+    "mlm.max_steps=12",
+    "mlm.log_every=4",
+    "mlm.eval_every=6",
+    "mlm.save_every=6",
+    "mlm.eval_max_batches=2",
+    "translation_pairs.probe.held_out_per_mille=100",
+    "translation_pairs.probe.max_verses=40",
+    "translation_pairs.training.batch_size=8",
+    "translation_pairs.training.max_steps=4",
+    "translation_pairs.training.eval_steps=2",
+    "query_pairs.training.batch_size=8",
+    "query_pairs.training.max_steps=4",
+    "query_pairs.training.eval_steps=2",
+)
+SEARCH_SENTENCE_MODEL = textwrap.dedent(
+    """
+    import json, sys
+
+    class RefuseOurPackage:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "modeling_versebert":
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+
+    sys.meta_path.insert(0, RefuseOurPackage())
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
+    embeddings = model.encode(json.loads(sys.argv[2]), normalize_embeddings=True)
+    print(json.dumps(embeddings.tolist()))
+    """
+)
+
+
+def _only_three_books(monkeypatch, tmp_path):
+    """Every loader reads verses through ``bible._verses``; keep three books there. The data cache
+    goes to ``tmp_path`` so the user's cache never holds reports or corpora of this subset."""
+    from modeling_versebert.data import bible
+
+    monkeypatch.setenv("VERSEBERT_CACHE", str(tmp_path / "cache"))
+    whole = bible._verses
+
+    def three_books(code, clean, drop_quotes):
+        return tuple(verse for verse in whole(code, clean, drop_quotes) if verse.verse_id // 1_000_000 in BOOKS)
+
+    monkeypatch.setattr(bible, "_verses", three_books)
+
+
+def _run_without_our_package(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": "", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data/openbible is not beside the repository")
+    from modeling_versebert.pipeline import Pipeline, PipelineConfig
+
+    tmp_path = tmp_path_factory.mktemp("pipeline")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _only_three_books(monkeypatch, tmp_path)
+        config = PipelineConfig(
+            preset="tiny",
+            output=tmp_path / "run",
+            train_topics=SHARED / "topic-votes.train.tsv",
+            dev_topics=SHARED / "topic-votes.dev.tsv",
+            overrides=MICRO,
+        )
+        first = Pipeline(config).run()
+        second = Pipeline(config).run()
+    return config.output, first, second
+
+
+def test_every_stage_runs_once_then_a_rerun_skips_them_all(finished_run):
+    _, first, second = finished_run
+    stages = ["data-check", "mlm", "translation-pairs", "query-pairs", "evaluation", "model-card"]
+    assert first.ran == stages
+    assert second.ran == [] and second.skipped == stages
+
+
+def test_reports_and_curves_are_written_and_readable(finished_run):
+    from PIL import Image
+
+    root, _, _ = finished_run
+    data_check = json.loads((root / "data-check.json").read_text())
+    assert data_check  # the validation report the exclusions came from
+    retrieval = json.loads((root / "evaluation" / "retrieval.json").read_text())
+    kinds = {system["kind"] for system in retrieval["systems"]}
+    assert {"substring", "bm25", "dense", "hybrid"} <= kinds
+    assert retrieval["corpus_verses"] == 294
+    for system in retrieval["systems"]:
+        assert {"ndcg@10", "precision@10", "recall@100", "mrr@10"} <= system["scores"].keys(), system["name"]
+    assert "| " in (root / "evaluation" / "retrieval.md").read_text()
+    cloze = json.loads((root / "evaluation" / "cloze.json").read_text())
+    assert cloze["results"], "the cloze items in these books were probed"
+    for png in ("evaluation/retrieval.png", "mlm-run/curves.png", "stage-a-translation-pairs-run/curves.png",
+                "model-run/curves.png"):
+        with Image.open(root / png) as image:
+            assert image.width > 100 and image.height > 100, png
+
+
+def test_model_card_front_matter_parses_with_the_metrics(finished_run):
+    root, _, _ = finished_run
+    card = (root / "model" / "README.md").read_text()
+    front_matter = yaml.safe_load(card.split("---")[1])
+    assert front_matter["library_name"] == "sentence-transformers"
+    assert "custom_code" in front_matter["tags"]
+    results = front_matter["model-index"][0]["results"]
+    assert any(metric["type"] == "ndcg_at_10" for result in results for metric in result["metrics"])
+    assert "trust_remote_code=True" in card
+
+
+def test_mlm_checkpoint_loads_as_remote_code(finished_run, tmp_path):
+    root, _, _ = finished_run
+    texts = ["Rejoice in the Lord always.", "Whither thou goest, I will go."]
+    output = tmp_path / "mlm.npz"
+    result = _run_without_our_package(LOAD_WITHOUT_PACKAGE, str(root / "mlm"), json.dumps(texts), str(output),
+                                      cwd=tmp_path)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not report["our_package_imported"] and report["tied"]
+    assert np.isfinite(np.load(output)["logits"]).all()
+
+
+def test_search_model_loads_as_remote_code_with_the_same_embeddings(finished_run, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    root, _, _ = finished_run
+    texts = ["Rejoice in the Lord always.", "God is love."]
+    result = _run_without_our_package(SEARCH_SENTENCE_MODEL, str(root / "model"), json.dumps(texts), cwd=tmp_path)
+    remote = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    local = SentenceTransformer(str(root / "model"), trust_remote_code=True, device="cpu")
+    np.testing.assert_allclose(remote, local.encode(texts, normalize_embeddings=True), atol=1e-5)
+    assert np.allclose(np.linalg.norm(remote, axis=1), 1.0, atol=1e-5)
