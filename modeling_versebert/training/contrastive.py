@@ -31,6 +31,7 @@ from ..data.openbible import Judgments, load_judgments, topic_query_id, topic_ve
 from ..errors import UserError
 from .config import DEFAULT_TRANSLATIONS, MIXED_PRECISIONS, Preset, from_mapping
 from .contrastive_probe import ContrastiveProbeEvaluator, ProbeConfig, build_probe, held_out_verse_ids
+from .memory import release_freed_memory
 from .mlm import resolve_mixed_precision
 from .pairs import PairSet, VerseTexts, duplicate_verse_groups, query_pairs, translation_pairs
 from .run_logging import RunLogger
@@ -436,6 +437,14 @@ class EvaluateLastStep(TrainerCallback):
         return control
 
 
+class ReleaseFreedMemory(TrainerCallback):
+    """Hand freed heap pages back to the OS at every log step (see :mod:`.memory`): batches of varying
+    length fragment glibc's heap, and the resident size of a CPU run would climb step after step."""
+
+    def on_log(self, args, state, control, **kwargs):
+        release_freed_memory()
+
+
 def curve_tag(key: str) -> str:
     """Trainer log keys as :class:`RunLogger` tags: ``eval_probe_accuracy`` → ``eval/probe_accuracy``,
     ``loss`` → ``train/loss``, the end-of-training summary ``train_loss`` → ``summary/loss``."""
@@ -574,7 +583,7 @@ def train_stage(
         train_dataset=pairs.dataset(),
         loss=loss,
         evaluator=evaluator,
-        callbacks=[EvaluateLastStep(), CurveLogger(run_logger)],
+        callbacks=[EvaluateLastStep(), CurveLogger(run_logger), ReleaseFreedMemory()],
     )
     trainer.train(resume_from_checkpoint=checkpoint)
     # 7. the restored best checkpoint's metrics, the model, the record of the run

@@ -38,6 +38,7 @@ from ..errors import UserError
 from .batching import LengthGroupedBatchSampler, PaddingCollator, TokenSequences
 from .config import MlmConfig, Preset
 from .masking import CheckpointableGenerator, mask_tokens
+from .memory import release_freed_memory
 from .run_logging import RunLogger
 
 logger = logging.getLogger(__name__)
@@ -445,6 +446,7 @@ class MlmTrainer:
                     progress.step += 1
                     bar.update(1)
                     if progress.step % config.log_every == 0 or progress.step == self.total_steps:
+                        release_freed_memory()  # before the resident size is logged: what is really held
                         metrics = self._window_metrics(time.perf_counter() - window_start, lr, grad_norm)
                         bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", lr=f"{lr:.2e}")
                         run_log.log(progress.step, metrics)
