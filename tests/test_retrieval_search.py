@@ -248,3 +248,12 @@ def test_query_encoding_runs_on_one_thread_and_restores_the_setting(encoder, mon
     finally:
         torch.set_num_threads(1)  # the suite's setting (conftest)
     np.testing.assert_allclose(embeddings, original(["a new heart"]), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_real_web_hits_show_clean_text_without_the_next_psalms_heading():
+    """The WEB package glues the next Psalm's heading and poetry spacing onto a psalm's last verse."""
+    searcher = VerseSearcher(SearchIndex.build([VerseCorpus.from_translation("WEB")], show_progress=False))
+    hit = searcher.search("Ps 30:12", k=1)[0]
+    assert hit.text == ("To the end that my heart may sing praise to you, and not be silent. "
+                        "Yahweh my God, I will give thanks to you forever.")

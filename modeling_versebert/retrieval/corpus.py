@@ -15,18 +15,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class VerseCorpus:
-    """``texts`` are what retrievers index (cleaned); ``display_texts`` what users read (original)."""
+    """``texts`` are the cleaned verses: what retrievers index and what users read. The packages' raw
+    texts are not shown: they carry glued Psalm headings ("... forever.      Psalm 31  For the Chief
+    Musician"), poetry spacing and backtick apostrophes that cleaning removes."""
 
     translation: str
     verse_ids: tuple[int, ...]
     texts: tuple[str, ...]
-    display_texts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verse_ids", tuple(int(verse_id) for verse_id in self.verse_ids))
         object.__setattr__(self, "texts", tuple(self.texts))
-        if self.display_texts is not None:
-            object.__setattr__(self, "display_texts", tuple(self.display_texts))
         if not self.translation:
             raise ValueError("VerseCorpus.translation must be a non-empty code such as 'WEB'")
         if not self.verse_ids:
@@ -34,11 +33,6 @@ class VerseCorpus:
         if len(self.texts) != len(self.verse_ids):
             raise ValueError(
                 f"VerseCorpus.texts has {len(self.texts)} entries for {len(self.verse_ids)} verse ids"
-            )
-        if self.display_texts is not None and len(self.display_texts) != len(self.verse_ids):
-            raise ValueError(
-                f"VerseCorpus.display_texts has {len(self.display_texts)} entries for "
-                f"{len(self.verse_ids)} verse ids"
             )
         if len(set(self.verse_ids)) != len(self.verse_ids):
             raise ValueError(f"VerseCorpus.verse_ids of {self.translation} has duplicates")
@@ -53,7 +47,6 @@ class VerseCorpus:
             translation=dataset[0]["translation"],
             verse_ids=tuple(dataset["verse_id"]),
             texts=tuple(dataset["text"]),
-            display_texts=tuple(dataset["raw_text"]),
         )
 
     @classmethod
@@ -79,11 +72,6 @@ class VerseCorpus:
     def __contains__(self, verse_id: object) -> bool:
         return verse_id in self._positions
 
-    def display_text(self, verse_id: int) -> str:
-        """The text to show for ``verse_id`` (original wording when known); ``KeyError`` if absent."""
-        position = self._positions[verse_id]
-        return (self.display_texts or self.texts)[position]
-
     def text(self, verse_id: int) -> str:
-        """The indexed (cleaned) text of ``verse_id``; ``KeyError`` if absent."""
+        """The cleaned text of ``verse_id``, as indexed and shown; ``KeyError`` if absent."""
         return self.texts[self._positions[verse_id]]

@@ -187,5 +187,5 @@ class VerseSearcher:
         """Display translation's text, else the first indexed translation that has the verse."""
         for corpus in (self.display, *self.index.corpora.values()):
             if verse_id in corpus:
-                return corpus.translation, corpus.display_text(verse_id)
+                return corpus.translation, corpus.text(verse_id)
         return None
