@@ -118,6 +118,7 @@ class Pipeline:
         print(f"{stage}: before {result.before}\n{stage}: after  {result.after}")
 
     def evaluation(self) -> None:
+        from .data.cache import cache_dir
         from .evaluation.cloze import format_report, probe_checkpoint
         from .evaluation.harness import RetrievalEvalConfig, evaluate_retrieval
         from .evaluation.report import to_markdown, write_report
@@ -129,7 +130,9 @@ class Pipeline:
                 translation=display,
                 models=(self.layout.model,),
                 include_peer=self.config.include_peer,
-                index_cache=self.layout.evaluation / "indexes",
+                # Machine-wide, keyed by corpus and model content: the peer's index (minutes to embed
+                # the Bible with all-MiniLM-L6-v2) is built once, not in every run.
+                index_cache=cache_dir("indexes"),
             )
         )
         write_report(report, self.layout.evaluation, stem="retrieval")
