@@ -6,10 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Idle OpenMP threads sleep instead of spinning: on a shared CPU a spinning thread takes the core its
+# partner needs (the small kernels of an MLM step ran ~6x slower that way; see eval/bench_mlm_throughput.py).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 preset="${PRESET:-tiny}"
 output="${1:-runs/$preset}"
 .venv/bin/versebert train --preset "$preset" --output "$output"
+# Embed the Bible once for all the searches below.
+.venv/bin/versebert index build --model "$output/model" --translation WEB --output "$output/index"
 for query in "give you a new heart" "do not worry about tomorrow" "love your enemies" "1 Cor 13:4-7"; do
-    .venv/bin/versebert search "$query" --model "$output/model" -k 5
+    .venv/bin/versebert search "$query" --index "$output/index" -k 5
 done
 cat "$output/evaluation/retrieval.md"

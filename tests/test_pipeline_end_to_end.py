@@ -137,8 +137,12 @@ def test_reports_and_curves_are_written_and_readable(finished_run):
     assert "| " in (root / "evaluation" / "retrieval.md").read_text()
     cloze = json.loads((root / "evaluation" / "cloze.json").read_text())
     assert cloze["results"], "the cloze items in these books were probed"
-    for png in ("evaluation/retrieval.png", "mlm-run/curves.png", "stage-a-translation-pairs-run/curves.png",
-                "model-run/curves.png"):
+    for png in (
+        "evaluation/retrieval.png",
+        "mlm-run/curves.png",
+        "stage-a-translation-pairs-run/curves.png",
+        "model-run/curves.png",
+    ):
         with Image.open(root / png) as image:
             assert image.width > 100 and image.height > 100, png
 
@@ -158,8 +162,9 @@ def test_mlm_checkpoint_loads_as_remote_code(finished_run, tmp_path):
     root, _, _ = finished_run
     texts = ["Rejoice in the Lord always.", "Whither thou goest, I will go."]
     output = tmp_path / "mlm.npz"
-    result = _run_without_our_package(LOAD_WITHOUT_PACKAGE, str(root / "mlm"), json.dumps(texts), str(output),
-                                      cwd=tmp_path)
+    result = _run_without_our_package(
+        LOAD_WITHOUT_PACKAGE, str(root / "mlm"), json.dumps(texts), str(output), cwd=tmp_path
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert not report["our_package_imported"] and report["tied"]
     assert np.isfinite(np.load(output)["logits"]).all()
