@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -38,6 +36,7 @@ from modeling_versebert.training.contrastive import (
 )
 from modeling_versebert.training.contrastive_probe import ProbeConfig
 from modeling_versebert.training.sentence_model import build_sentence_model
+from tests.test_remote_code import BLOCK_OUR_PACKAGE, run_without_our_package
 
 WORDS = "lord god love heart faith hope grace peace sin light world spirit king son father shepherd".split()
 SYNONYMS = {"lord": "yahweh", "love": "charity", "heart": "mind", "king": "ruler", "son": "child"}
@@ -269,18 +268,8 @@ def test_stage_b_trains_from_the_stage_a_model(stage_a, stage_b, toy_data):
         assert again[name] == pytest.approx(metrics["after"][name], abs=1e-6), name
 
 
-LOAD_WITHOUT_PACKAGE = textwrap.dedent(
+LOAD_SENTENCE_MODELS_WITHOUT_PACKAGE = BLOCK_OUR_PACKAGE + textwrap.dedent(
     """
-    import json, sys
-
-    class RefuseOurPackage:
-        def find_spec(self, name, path=None, target=None):
-            if name == "modeling_versebert" or name.startswith("modeling_versebert."):
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-            return None
-
-    sys.meta_path.insert(0, RefuseOurPackage())
-
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
@@ -314,13 +303,10 @@ def test_both_stage_outputs_load_without_our_package(stage_a, stage_b, tmp_path)
 
     texts = ["In the beginning God created the heaven and the earth.", "Jesus wept.", "love"]
     output = tmp_path / "embeddings.npz"
-    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     directories = [str(stage_a.model_dir), str(stage_b.model_dir)]
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, json.dumps(texts), str(output), *directories],
-        capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=300,
+    result = run_without_our_package(
+        LOAD_SENTENCE_MODELS_WITHOUT_PACKAGE, json.dumps(texts), str(output), *directories, cwd=tmp_path
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("REPORT "))[7:])
     assert not report["our_package_imported"]
     assert all(name.startswith("transformers_modules.") for name in report["classes"]), report["classes"]

@@ -9,17 +9,14 @@ and the MLM in a process that cannot import this package, the reports as JSON/YA
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from tests.test_remote_code import LOAD_WITHOUT_PACKAGE
+from tests.test_contrastive import LOAD_SENTENCE_MODELS_WITHOUT_PACKAGE
+from tests.test_remote_code import LOAD_WITHOUT_PACKAGE, run_without_our_package
 
 pytestmark = pytest.mark.slow
 
@@ -46,23 +43,6 @@ MICRO = (
     "query_pairs.training.max_steps=4",
     "query_pairs.training.eval_steps=2",
 )
-SEARCH_SENTENCE_MODEL = textwrap.dedent(
-    """
-    import json, sys
-
-    class RefuseOurPackage:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "modeling_versebert":
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-
-    sys.meta_path.insert(0, RefuseOurPackage())
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
-    embeddings = model.encode(json.loads(sys.argv[2]), normalize_embeddings=True)
-    print(json.dumps(embeddings.tolist()))
-    """
-)
 
 
 def _only_three_books(monkeypatch, tmp_path):
@@ -77,21 +57,6 @@ def _only_three_books(monkeypatch, tmp_path):
         return tuple(verse for verse in whole(code, clean, drop_quotes) if verse.verse_id // 1_000_000 in BOOKS)
 
     monkeypatch.setattr(bible, "_verses", three_books)
-
-
-def _run_without_our_package(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": "", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=cwd,
-        env=environment,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +127,7 @@ def test_mlm_checkpoint_loads_as_remote_code(finished_run, tmp_path):
     root, _, _ = finished_run
     texts = ["Rejoice in the Lord always.", "Whither thou goest, I will go."]
     output = tmp_path / "mlm.npz"
-    result = _run_without_our_package(
+    result = run_without_our_package(
         LOAD_WITHOUT_PACKAGE, str(root / "mlm"), json.dumps(texts), str(output), cwd=tmp_path
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -175,8 +140,12 @@ def test_search_model_loads_as_remote_code_with_the_same_embeddings(finished_run
 
     root, _, _ = finished_run
     texts = ["Rejoice in the Lord always.", "God is love."]
-    result = _run_without_our_package(SEARCH_SENTENCE_MODEL, str(root / "model"), json.dumps(texts), cwd=tmp_path)
-    remote = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
-    local = SentenceTransformer(str(root / "model"), trust_remote_code=True, device="cpu")
-    np.testing.assert_allclose(remote, local.encode(texts, normalize_embeddings=True), atol=1e-5)
-    assert np.allclose(np.linalg.norm(remote, axis=1), 1.0, atol=1e-5)
+    output = tmp_path / "embeddings.npz"
+    run_without_our_package(
+        LOAD_SENTENCE_MODELS_WITHOUT_PACKAGE, json.dumps(texts), str(output), str(root / "model"), cwd=tmp_path
+    )
+    remote = np.load(output)
+    local = SentenceTransformer(str(root / "model"), trust_remote_code=True, device="cpu").encode(texts)
+    np.testing.assert_allclose(remote["st0"], local, atol=1e-5)
+    np.testing.assert_allclose(remote["auto0"], local, atol=1e-5)  # AutoModel + mean pooling + normalize
+    np.testing.assert_allclose(np.linalg.norm(local, axis=1), 1.0, atol=1e-5)

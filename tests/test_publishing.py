@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from modeling_versebert.errors import UserError
 from modeling_versebert.model_card import EvaluationRow, ModelCardFacts, write_model_card
 from modeling_versebert.publishing import push_run
 from modeling_versebert.run_layout import RunLayout
-from tests.test_remote_code import LOAD_WITHOUT_PACKAGE
+from tests.test_remote_code import LOAD_WITHOUT_PACKAGE, run_without_our_package
 
 
 @dataclass
@@ -103,22 +100,6 @@ def test_push_uploads_every_file_and_the_card_wins(fake_hub, finished_run):
     assert "trust_remote_code=True" in (repo / "README.md").read_text()
 
 
-def run_without_our_package(script_args, tmp_path):
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, *script_args],
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        env=environment,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "run the custom code?" not in result.stdout + result.stderr, "a loader asked for trust_remote_code"
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_pushed_repository_loads_in_a_fresh_process_without_our_package(fake_hub, finished_run, tmp_path):
     from sentence_transformers import SentenceTransformer
 
@@ -126,7 +107,10 @@ def test_pushed_repository_loads_in_a_fresh_process_without_our_package(fake_hub
     repo = fake_hub.root / "org/versebert-test"
     texts = ["a new heart", "the lord is my shepherd"]
     for checkpoint in (repo, repo / "mlm"):
-        report = run_without_our_package([str(checkpoint), json.dumps(texts), str(tmp_path / "out.npz")], tmp_path)
+        result = run_without_our_package(
+            LOAD_WITHOUT_PACKAGE, str(checkpoint), json.dumps(texts), str(tmp_path / "out.npz"), cwd=tmp_path
+        )
+        report = json.loads(result.stdout.strip().splitlines()[-1])
         assert not report["our_package_imported"]
         remote = np.load(tmp_path / "out.npz")
         local = SentenceTransformer(str(checkpoint), trust_remote_code=True, device="cpu")

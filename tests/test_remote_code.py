@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from modeling_versebert import VerseBertForMaskedLM, VerseBertModel
 
 TEXTS = ["A new heart also will I give you.", "Jesus wept.", "The Lord is my shepherd; I shall not want."]
 
-LOAD_WITHOUT_PACKAGE = textwrap.dedent(
+BLOCK_OUR_PACKAGE = textwrap.dedent(
     """
     import json, sys
 
@@ -31,7 +32,12 @@ LOAD_WITHOUT_PACKAGE = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, RefuseOurPackage())
+    """
+)
+"""The preamble of every script that must run as on a machine without this package."""
 
+LOAD_WITHOUT_PACKAGE = BLOCK_OUR_PACKAGE + textwrap.dedent(
+    """
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
@@ -57,6 +63,26 @@ LOAD_WITHOUT_PACKAGE = textwrap.dedent(
     }))
     """
 )
+"""Load a checkpoint (argv: directory, JSON texts, .npz output) through every Auto class and
+SentenceTransformer; print a JSON report as the last line."""
+
+
+def run_without_our_package(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` (starting with :data:`BLOCK_OUR_PACKAGE`) offline, with no standard input and a
+    fresh remote-code module cache; it must succeed without asking whether to trust remote code."""
+    environment = {**os.environ, "HF_MODULES_CACHE": str(cwd / "modules"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "run the custom code?" not in result.stdout + result.stderr, "a loader asked for trust_remote_code"
+    return result
 
 
 def test_checkpoint_loads_as_remote_code_with_identical_outputs(tiny_config, tiny_tokenizer_dir, tmp_path):
@@ -77,18 +103,8 @@ def test_checkpoint_loads_as_remote_code_with_identical_outputs(tiny_config, tin
     mean_pooled = (hidden * mask).sum(1) / mask.sum(1)
 
     output = tmp_path / "outputs.npz"
-    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_WITHOUT_PACKAGE, str(checkpoint), json.dumps(TEXTS), str(output)],
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp_path,
-        env=environment,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "run the custom code?" not in result.stdout + result.stderr, "a loader asked for trust_remote_code"
+    arguments = (str(checkpoint), json.dumps(TEXTS), str(output))
+    result = run_without_our_package(LOAD_WITHOUT_PACKAGE, *arguments, cwd=tmp_path)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert not report["our_package_imported"]
     assert all(name.startswith("transformers_modules.") for name in report["classes"]), report["classes"]
