@@ -36,7 +36,7 @@ class PipelineConfig:
     dev_topics: Path = DEFAULT_TOPICS_DIR / "topic-votes.dev.tsv"
     overrides: tuple[str, ...] = ()
     init_from: Path | None = None
-    include_peer: bool = True
+    include_peer: bool | None = None  # None: the preset's ``evaluation.include_peer``
     repo_id: str | None = None
 
     def __post_init__(self):
@@ -78,6 +78,9 @@ class Pipeline:
         self.config = config
         self.layout = RunLayout(config.output)
         self.preset = load_preset(config.preset, config.overrides)
+        self.include_peer = (
+            self.preset.evaluation.include_peer if config.include_peer is None else config.include_peer
+        )
 
     # -- stage bodies ------------------------------------------------------------------------
 
@@ -129,7 +132,7 @@ class Pipeline:
                 judgments=self.config.dev_topics,
                 translation=display,
                 models=(self.layout.model,),
-                include_peer=self.config.include_peer,
+                include_peer=self.include_peer,
                 # Machine-wide, keyed by corpus and model content: the peer's index (minutes to embed
                 # the Bible with all-MiniLM-L6-v2) is built once, not in every run.
                 index_cache=cache_dir("indexes"),
@@ -180,7 +183,7 @@ class Pipeline:
             ),
             Stage(
                 "evaluation",
-                lambda: [str(self.config.dev_topics), self.config.include_peer],
+                lambda: [str(self.config.dev_topics), self.include_peer],
                 self.evaluation,
                 lambda: layout.retrieval_report,
                 lambda: [layout.evaluation],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,14 @@ def test_a_deleted_output_reruns_its_stage(config):
 def test_missing_topic_votes_file_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="topic votes"):
         PipelineConfig(preset="tiny", output=tmp_path, train_topics=tmp_path / "nope.tsv")
+
+
+@pytest.mark.parametrize(
+    ("preset", "flag", "expected"),
+    [("tiny", None, False), ("mini", None, True), ("tiny", True, True), ("mini", False, False)],
+)
+def test_the_peer_rows_follow_the_preset_unless_the_flag_says_otherwise(config, preset, flag, expected):
+    pipeline = Pipeline(dataclasses.replace(config, preset=preset, include_peer=flag))
+    assert pipeline.include_peer is expected
+    evaluation = next(stage for stage in pipeline.stages() if stage.name == "evaluation")
+    assert expected in evaluation.settings(), "a changed peer choice must rerun the evaluation"

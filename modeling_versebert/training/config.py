@@ -7,6 +7,7 @@ A preset is one YAML file with a section per concern::
     data:       translations in the MLM corpus, validation share
     mlm:        masked-LM pre-training (MlmConfig)
     translation_pairs, query_pairs:  the contrastive stages (parsed by their own module)
+    evaluation: the pipeline's final evaluation on the dev topics (EvaluationSettings)
 
 The presets ``tiny``, ``mini``, ``small`` and ``base`` ship in ``training/presets/``; any other
 YAML file with the same sections works too. Each section is a frozen dataclass validated on
@@ -228,6 +229,22 @@ class MlmConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationSettings:
+    """The pipeline's final evaluation on the dev topics.
+
+    ``include_peer`` adds all-MiniLM-L6-v2's dense and hybrid rows (when its package is installed).
+    The first time on a machine that embeds the whole Bible with it, about 6.5 minutes on a 2-core
+    CPU (the index is then cached machine-wide), more than the tiny preset's 15-minute budget holds.
+    """
+
+    include_peer: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.include_peer, bool):
+            raise ValueError(f"evaluation.include_peer must be true or false, got {self.include_peer!r}")
+
+
+@dataclass(frozen=True)
 class Preset:
     """A whole preset: the typed sections this package trains with, plus every section as written."""
 
@@ -236,6 +253,7 @@ class Preset:
     tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     data: DataSettings = field(default_factory=DataSettings)
     mlm: MlmConfig = field(default_factory=MlmConfig)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -374,6 +392,7 @@ __all__ = [
     "DEFAULT_TRANSLATIONS",
     "STAGE_SECTIONS",
     "DataSettings",
+    "EvaluationSettings",
     "MlmConfig",
     "ModelShape",
     "Preset",
