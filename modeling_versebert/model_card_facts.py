@@ -51,6 +51,20 @@ def _stage_summary(layout: RunLayout, name: str, settings: dict, fields: tuple[s
     return summary
 
 
+def _fusion_summary(layout: RunLayout) -> dict[str, object]:
+    from .retrieval.fusion_weights import FusionWeights
+
+    weights = FusionWeights.load(layout.model)
+    if weights is None:
+        return {"weights": "equal (BM25 1, dense 1)"}
+    return {
+        "BM25 weight": weights.bm25_weight,
+        "dense weight": weights.dense_weight,
+        "chosen on": weights.chosen_on,
+        "hybrid NDCG@10 by dense weight": {f"{weight:g}": ndcg for weight, ndcg in weights.sweep.items()},
+    }
+
+
 def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> ModelCardFacts:
     report = _read_json(layout.retrieval_report)
     config = _read_json(layout.model / "config.json")
@@ -88,6 +102,9 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
                     raw.get("query_pairs", {}).get("training", {}),
                     CONTRASTIVE_SUMMARY_FIELDS,
                 )
+            ),
+            "Hybrid search: Reciprocal Rank Fusion of BM25 and dense, weights chosen by hybrid NDCG@10": (
+                _fusion_summary(layout)
             ),
         },
     )

@@ -1,4 +1,5 @@
-"""The main job: data check → tokenizer + MLM → stage A → stage B → evaluation → model card.
+"""The main job: data check → tokenizer + MLM → stage A → stage B → fusion weights → evaluation →
+model card.
 
 Each stage records a marker (``stages/<name>.json``) holding a fingerprint of the settings it ran
 with. A stage whose marker matches and whose output exists is skipped, so an interrupted pipeline
@@ -120,17 +121,37 @@ class Pipeline:
         result = train_stage(config, data, model=model, output=output, resume=resume)
         print(f"{stage}: before {result.before}\n{stage}: after  {result.after}")
 
+    @property
+    def display_translation(self) -> str:
+        """The translation searched and shown: stage B's dev evaluation, fusion weights and evaluation."""
+        return self.preset.raw.get("query_pairs", {}).get("display_translation", "WEB")
+
+    def fusion_weights(self) -> None:
+        from .data.cache import cache_dir
+        from .data.openbible import load_judgments
+        from .evaluation.fusion_tuning import choose_fusion_weights
+        from .evaluation.harness import model_search_index
+        from .retrieval import VerseCorpus
+
+        corpus = VerseCorpus.from_translation(self.display_translation)
+        # The evaluation's cache: the index built here is the one it ranks with.
+        index = model_search_index(self.layout.model, corpus, index_cache=cache_dir("indexes"))
+        chosen_on = f"{self.config.dev_topics.name} over {corpus.translation}"
+        weights = choose_fusion_weights(index, load_judgments(self.config.dev_topics), chosen_on=chosen_on)
+        weights.save(self.layout.model)
+        sweep = ", ".join(f"{weight:g}: {ndcg:.4f}" for weight, ndcg in weights.sweep.items())
+        print(f"hybrid NDCG@10 by dense weight (BM25 1) on {chosen_on}: {sweep}; chosen {weights.dense_weight:g}")
+
     def evaluation(self) -> None:
         from .data.cache import cache_dir
         from .evaluation.cloze import format_report, probe_checkpoint
         from .evaluation.harness import RetrievalEvalConfig, evaluate_retrieval
         from .evaluation.report import to_markdown, write_report
 
-        display = self.preset.raw.get("query_pairs", {}).get("display_translation", "WEB")
         report = evaluate_retrieval(
             RetrievalEvalConfig(
                 judgments=self.config.dev_topics,
-                translation=display,
+                translation=self.display_translation,
                 models=(self.layout.model,),
                 include_peer=self.include_peer,
                 # Machine-wide, keyed by corpus and model content: the peer's index (minutes to embed
@@ -180,6 +201,12 @@ class Pipeline:
                 lambda: self.contrastive("query_pairs", layout.translation_pairs, layout.model),
                 lambda: layout.model,
                 lambda: [layout.model, default_work_dir(layout.model)],
+            ),
+            Stage(
+                "fusion-weights",
+                lambda: [str(self.config.dev_topics), self.display_translation],
+                self.fusion_weights,
+                lambda: layout.fusion_weights,
             ),
             Stage(
                 "evaluation",

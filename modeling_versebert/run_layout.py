@@ -47,6 +47,13 @@ class RunLayout:
         return self.root / "model"
 
     @property
+    def fusion_weights(self) -> Path:
+        """The model's hybrid-search weights, chosen on the dev topics (read by ``versebert search``)."""
+        from .retrieval.fusion_weights import FUSION_FILE
+
+        return self.model / FUSION_FILE
+
+    @property
     def evaluation(self) -> Path:
         return self.root / "evaluation"
 

@@ -1,8 +1,8 @@
 """The whole main job (``versebert train``) on a few hundred real verses with a micro config.
 
-Every stage runs for real (data check, tokenizer, MLM, stage A, stage B, evaluation, model card) on
-three books — Ruth, Philippians and 1 John, 294 verses per translation — so the run takes a couple of
-minutes instead of hours. Then every output is loaded the way a user would: the SentenceTransformer
+Every stage runs for real (data check, tokenizer, MLM, stage A, stage B, fusion weights, evaluation,
+model card) on three books — Ruth, Philippians and 1 John, 294 verses per translation — so the run
+takes a couple of minutes instead of hours. Then every output is loaded the way a user would: the SentenceTransformer
 and the MLM in a process that cannot import this package, the reports as JSON/YAML, the curves as PNG.
 """
 
@@ -82,7 +82,7 @@ def finished_run(tmp_path_factory):
 
 def test_every_stage_runs_once_then_a_rerun_skips_them_all(finished_run):
     _, first, second = finished_run
-    stages = ["data-check", "mlm", "translation-pairs", "query-pairs", "evaluation", "model-card"]
+    stages = ["data-check", "mlm", "translation-pairs", "query-pairs", "fusion-weights", "evaluation", "model-card"]
     assert first.ran == stages
     assert second.ran == [] and second.skipped == stages
 
@@ -100,6 +100,10 @@ def test_reports_and_curves_are_written_and_readable(finished_run):
     for system in retrieval["systems"]:
         assert {"ndcg@10", "precision@10", "recall@100", "mrr@10"} <= system["scores"].keys(), system["name"]
     assert "| " in (root / "evaluation" / "retrieval.md").read_text()
+    fusion = json.loads((root / "model" / "versebert_fusion.json").read_text())
+    (hybrid,) = [system for system in retrieval["systems"] if system["kind"] == "hybrid"]
+    assert hybrid["fusion_weights"]["dense"] == fusion["dense_weight"], "the evaluation ranks with the chosen weights"
+    assert hybrid["scores"]["ndcg@10"] == pytest.approx(max(ndcg for _, ndcg in fusion["sweep"]), abs=1e-4)
     cloze = json.loads((root / "evaluation" / "cloze.json").read_text())
     assert cloze["results"], "the cloze items in these books were probed"
     for png in (

@@ -67,6 +67,7 @@ class SystemResult:
     p_values: dict[str, float]  # paired test against BM25 (1.0 for BM25 itself)
     significant: dict[str, bool]
     query_seconds: float  # wall time to rank every topic (index building excluded)
+    fusion_weights: dict[str, float] | None = None  # hybrid rows: each retriever's RRF weight
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,7 @@ class _Systems:
         return {topic: searcher.search(topic, self.config.depth) for topic in self.topics}
 
     def searched(self, index, retrievers: Sequence[str]):
-        from ..retrieval import VerseSearcher
-
-        searcher = VerseSearcher(index, retrievers=retrievers, config=self.search_config)
-        hits = searcher.search_batch(self.topics, self.config.depth)
-        return {topic: [hit.verse_id for hit in found] for topic, found in zip(self.topics, hits, strict=True)}
+        return rank_topics(index, self.topics, self.search_config, retrievers=retrievers)
 
     def bm25_index(self):
         from ..retrieval import SearchIndex
@@ -130,22 +127,43 @@ class _Systems:
         return SearchIndex({self.corpus.translation: self.corpus}, self.bm25)
 
     def model_index(self, name: str | None, model_dir: Path):
-        """BM25 + dense index for a model, from ``index_cache`` when a matching one is there."""
-        from ..retrieval import DenseEncoder, DenseIndex, SearchIndex
+        return model_search_index(
+            model_dir, self.corpus, name=name, bm25=self.bm25, index_cache=self.config.index_cache,
+            show_progress=self.show_progress,
+        )
 
-        encoder = DenseEncoder(model_dir, name=name)
-        code = self.corpus.translation
-        cache = None
-        if self.config.index_cache is not None:
-            key = f"{code}-{self.corpus.fingerprint[:12]}-{model_dir.name}-{encoder.fingerprint[:12]}"
-            cache = Path(self.config.index_cache) / key
-            if (cache / "index.json").is_file():
-                return SearchIndex.load(cache, corpora=[self.corpus], encoder=encoder)
-        dense = DenseIndex.build(encoder, self.corpus.verse_ids, self.corpus.texts, show_progress=self.show_progress)
-        index = SearchIndex({code: self.corpus}, self.bm25, {code: dense}, encoder)
-        if cache is not None:
-            index.save(cache)
-        return index
+
+def rank_topics(index, topics: Sequence[str], config, *, retrievers: Sequence[str] | None = None):
+    """Each topic's ranked verse ids (``config.depth`` of them) from ``versebert search``'s searcher."""
+    from ..retrieval import VerseSearcher
+
+    searcher = VerseSearcher(index, retrievers=retrievers, config=config)
+    hits = searcher.search_batch(list(topics), config.depth)
+    return {topic: [hit.verse_id for hit in found] for topic, found in zip(topics, hits, strict=True)}
+
+
+def model_search_index(
+    model_dir: Path, corpus, *, name: str | None = None, bm25: dict | None = None,
+    index_cache: Path | None = None, show_progress: bool = True,
+):
+    """BM25 + dense index of ``corpus`` for a model, from ``index_cache`` when a matching one is there
+    (the key holds the corpus and model fingerprints), else built and saved there."""
+    from ..retrieval import BM25Index, DenseEncoder, DenseIndex, SearchIndex
+
+    encoder = DenseEncoder(model_dir, name=name)
+    code = corpus.translation
+    cache = None
+    if index_cache is not None:
+        key = f"{code}-{corpus.fingerprint[:12]}-{Path(model_dir).name}-{encoder.fingerprint[:12]}"
+        cache = Path(index_cache) / key
+        if (cache / "index.json").is_file():
+            return SearchIndex.load(cache, corpora=[corpus], encoder=encoder)
+    bm25 = bm25 or {code: BM25Index.build(corpus.verse_ids, corpus.texts)}
+    dense = DenseIndex.build(encoder, corpus.verse_ids, corpus.texts, show_progress=show_progress)
+    index = SearchIndex({code: corpus}, bm25, {code: dense}, encoder)
+    if cache is not None:
+        index.save(cache)
+    return index
 
 
 def evaluate_retrieval(
@@ -156,13 +174,13 @@ def evaluate_retrieval(
     ``corpus`` (a :class:`~modeling_versebert.retrieval.VerseCorpus`) and ``judgments`` default to
     loading ``config.translation`` and ``config.judgments``.
     """
-    from ..retrieval import VerseCorpus
+    from ..retrieval import VerseCorpus, VerseSearcher
 
     judgments = judgments or load_judgments(config.judgments, config.rule)
     corpus = corpus or VerseCorpus.from_translation(config.translation)
     systems = _Systems(corpus, judgments.topics, config, show_progress)
 
-    runs, kinds, seconds = {}, {}, {}
+    runs, kinds, seconds, fusion = {}, {}, {}, {}
 
     def add(name: str, kind: str, model: str | None, make_rankings) -> None:
         if show_progress:
@@ -182,6 +200,7 @@ def evaluate_retrieval(
         name = index.encoder.name
         add(f"{name} dense", "dense", name, lambda index=index: systems.searched(index, ["dense"]))
         add(f"{name} hybrid", "hybrid", name, lambda index=index: systems.searched(index, ["bm25", "dense"]))
+        fusion[f"{name} hybrid"] = VerseSearcher(index, config=systems.search_config).weights
 
     comparison = compare(
         judgments, runs, baseline=BASELINE, metrics=METRICS, stat_test=config.stat_test, max_p=config.max_p
@@ -192,6 +211,7 @@ def evaluate_retrieval(
             scores=comparison.scores[name], p_values=comparison.p_values[name],
             significant={metric: comparison.significant(name, metric) for metric in METRICS},
             query_seconds=round(seconds[name], 3),
+            fusion_weights=fusion.get(name),
         )
         for name in runs
     )

@@ -29,6 +29,10 @@ def to_markdown(report: RetrievalEvalReport) -> str:
     lines += [
         "",
         f"† p < {report.max_p} against {report.baseline}, paired {report.stat_test} test over topics (ranx).",
+        *(
+            f"{system.name}: RRF weights BM25 {system.fusion_weights['bm25']:g}, dense {system.fusion_weights['dense']:g}."
+            for system in report.systems if system.fusion_weights
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError, require
+from .fusion_weights import FUSION_FILE, FusionWeights
 from .topk import top_k
 
-# Files that decide what a model computes; READMEs, caches and training logs do not.
+# Files that decide what a model computes; READMEs, caches, training logs and the fusion weights
+# (how search combines its ranking with BM25's) do not.
 FINGERPRINT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".model", ".py")
+NOT_FINGERPRINTED = (FUSION_FILE,)
 MODEL_MARKERS = ("modules.json", "config.json", "config_sentence_transformers.json")
 
 
@@ -27,7 +30,7 @@ def model_fingerprint(path: str | Path) -> str:
     digest = hashlib.sha256()
     files = sorted(
         file for file in root.rglob("*")
-        if file.is_file() and file.suffix in FINGERPRINT_SUFFIXES
+        if file.is_file() and file.suffix in FINGERPRINT_SUFFIXES and file.name not in NOT_FINGERPRINTED
         and not any(part.startswith(".") for part in file.relative_to(root).parts)
     )
     for file in files:
@@ -75,6 +78,11 @@ class DenseEncoder:
     @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())
+
+    @functools.cached_property
+    def fusion_weights(self) -> FusionWeights | None:
+        """The hybrid-search weights chosen for this model by the pipeline, if it has them."""
+        return FusionWeights.load(self.path)
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text (so dot product = cosine)."""

@@ -28,7 +28,9 @@ class SearchConfig:
     """How rankings are made and fused.
 
     ``depth``: verses each retriever ranks per translation before fusion (at least ``k``).
-    ``rrf_k``: the RRF constant. ``*_weight``: each retriever's total weight in the fusion.
+    ``rrf_k``: the RRF constant. ``*_weight``: each retriever's total weight in the fusion; left
+    unset, both come from the model's :class:`~.fusion_weights.FusionWeights` (chosen for it on the
+    dev topics), or are 1 for a model without them.
     ``resolve_references``: put verses named by references in the query ("John 3:16") first.
     ``max_query_chars``: longer queries are rejected with a message rather than silently cut,
     since a cut query may no longer say what the user meant.
@@ -36,8 +38,8 @@ class SearchConfig:
 
     depth: int = 100
     rrf_k: float | int = 60
-    bm25_weight: float | int = 1.0
-    dense_weight: float | int = 1.0
+    bm25_weight: float | int | None = None
+    dense_weight: float | int | None = None
     resolve_references: bool = True
     max_query_chars: int = MAX_QUERY_CHARS
 
@@ -47,7 +49,7 @@ class SearchConfig:
         if self.rrf_k < 0:
             raise ValueError(f"SearchConfig.rrf_k must be >= 0, got {self.rrf_k}")
         for name in ("bm25_weight", "dense_weight"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"SearchConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.max_query_chars < 1:
             raise ValueError(f"SearchConfig.max_query_chars must be >= 1, got {self.max_query_chars}")
@@ -118,6 +120,7 @@ class VerseSearcher:
             if name not in available:
                 raise UserError("dense search needs a model: pass --model (or an index built with one)")
         self.display = self._display_corpus(display)
+        self.weights = self._fusion_weights(index)
         from ..data.bible import reference
 
         self._reference = reference
@@ -151,9 +154,19 @@ class VerseSearcher:
                     rankings.append(("dense", code, ranking))
         return [self._hits(query, rankings, k) for query, rankings in zip(queries, per_query, strict=True)]
 
+    def _fusion_weights(self, index: SearchIndex) -> dict[str, float]:
+        """Each retriever's weight: the configured one, else the model's own, else 1."""
+        tuned = index.encoder.fusion_weights if index.encoder is not None else None
+        weights = {}
+        for retriever in RETRIEVERS:
+            configured = getattr(self.config, f"{retriever}_weight")
+            if configured is None:
+                configured = getattr(tuned, f"{retriever}_weight") if tuned is not None else 1.0
+            weights[retriever] = float(configured)
+        return weights
+
     def _weight(self, retriever: str) -> float:
-        share = self.config.bm25_weight if retriever == "bm25" else self.config.dense_weight
-        return share / len(self.index.corpora)
+        return self.weights[retriever] / len(self.index.corpora)
 
     def _hits(self, query: str, rankings: list[tuple[str, str, list[tuple[int, float]]]], k: int) -> list[SearchHit]:
         fused = reciprocal_rank_fusion(
