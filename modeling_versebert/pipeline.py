@@ -1,5 +1,5 @@
-"""The main job: data check → tokenizer + MLM → stage A → stage B → fusion weights → evaluation →
-model card.
+"""The main job: data check → tokenizer + MLM → stage A → stage B → search index (with the model's
+fusion weights) → evaluation → model card.
 
 Each stage records a marker (``stages/<name>.json``) holding a fingerprint of the settings it ran
 with. A stage whose marker matches and whose output exists is skipped, so an interrupted pipeline
@@ -126,7 +126,9 @@ class Pipeline:
         """The translation searched and shown: stage B's dev evaluation, fusion weights and evaluation."""
         return self.preset.raw.get("query_pairs", {}).get("display_translation", "WEB")
 
-    def fusion_weights(self) -> None:
+    def search_index(self) -> None:
+        """The final model's index over the display translation, for ``versebert search --index``, and
+        the model's fusion weights chosen on the dev topics with it."""
         from .data.cache import cache_dir
         from .data.openbible import load_judgments
         from .evaluation.fusion_tuning import choose_fusion_weights
@@ -141,6 +143,7 @@ class Pipeline:
         weights.save(self.layout.model)
         sweep = ", ".join(f"{weight:g}: {ndcg:.4f}" for weight, ndcg in weights.sweep.items())
         print(f"hybrid NDCG@10 by dense weight (BM25 1) on {chosen_on}: {sweep}; chosen {weights.dense_weight:g}")
+        index.save(self.layout.index)
 
     def evaluation(self) -> None:
         from .data.cache import cache_dir
@@ -203,10 +206,11 @@ class Pipeline:
                 lambda: [layout.model, default_work_dir(layout.model)],
             ),
             Stage(
-                "fusion-weights",
+                "search-index",
                 lambda: [str(self.config.dev_topics), self.display_translation],
-                self.fusion_weights,
-                lambda: layout.fusion_weights,
+                self.search_index,
+                lambda: layout.index,
+                lambda: [layout.index],
             ),
             Stage(
                 "evaluation",

@@ -47,11 +47,9 @@ class RunLayout:
         return self.root / "model"
 
     @property
-    def fusion_weights(self) -> Path:
-        """The model's hybrid-search weights, chosen on the dev topics (read by ``versebert search``)."""
-        from .retrieval.fusion_weights import FUSION_FILE
-
-        return self.model / FUSION_FILE
+    def index(self) -> Path:
+        """BM25 + dense index of the final model over the display translation (``search --index``)."""
+        return self.root / "index"
 
     @property
     def evaluation(self) -> Path:

@@ -11,9 +11,8 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 preset="${PRESET:-tiny}"
 output="${1:-runs/$preset}"
+# The run ends with the model's search index over WEB in $output/index, used by the searches below.
 .venv/bin/versebert train --preset "$preset" --output "$output"
-# Embed the Bible once for all the searches below.
-.venv/bin/versebert index build --model "$output/model" --translation WEB --output "$output/index"
 for query in "give you a new heart" "do not worry about tomorrow" "love your enemies" "1 Cor 13:4-7"; do
     .venv/bin/versebert search "$query" --index "$output/index" -k 5
 done

@@ -1,9 +1,10 @@
 """The whole main job (``versebert train``) on a few hundred real verses with a micro config.
 
-Every stage runs for real (data check, tokenizer, MLM, stage A, stage B, fusion weights, evaluation,
-model card) on three books — Ruth, Philippians and 1 John, 294 verses per translation — so the run
-takes a couple of minutes instead of hours. Then every output is loaded the way a user would: the SentenceTransformer
-and the MLM in a process that cannot import this package, the reports as JSON/YAML, the curves as PNG.
+Every stage runs for real (data check, tokenizer, MLM, stage A, stage B, search index and fusion
+weights, evaluation, model card) on three books — Ruth, Philippians and 1 John, 294 verses per
+translation — so the run takes a couple of minutes instead of hours. Then every output is loaded the
+way a user would: the SentenceTransformer and the MLM in a process that cannot import this package,
+the search index by ``versebert search``, the reports as JSON/YAML, the curves as PNG.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def finished_run(tmp_path_factory):
 
 def test_every_stage_runs_once_then_a_rerun_skips_them_all(finished_run):
     _, first, second = finished_run
-    stages = ["data-check", "mlm", "translation-pairs", "query-pairs", "fusion-weights", "evaluation", "model-card"]
+    stages = ["data-check", "mlm", "translation-pairs", "query-pairs", "search-index", "evaluation", "model-card"]
     assert first.ran == stages
     assert second.ran == [] and second.skipped == stages
 
@@ -114,6 +115,19 @@ def test_reports_and_curves_are_written_and_readable(finished_run):
     ):
         with Image.open(root / png) as image:
             assert image.width > 100 and image.height > 100, png
+
+
+def test_the_search_index_answers_with_the_chosen_fusion_weights(finished_run):
+    from modeling_versebert.retrieval import SearchIndex, VerseSearcher
+
+    root, _, _ = finished_run
+    fusion = json.loads((root / "model" / "versebert_fusion.json").read_text())
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _only_three_books(monkeypatch, root.parent)
+        searcher = VerseSearcher(SearchIndex.load(root / "index"))
+        hits = searcher.search("rejoice in the Lord", k=5)
+    assert searcher.weights == {"bm25": fusion["bm25_weight"], "dense": fusion["dense_weight"]}
+    assert hits and all(hit.verse_id // 1_000_000 in BOOKS for hit in hits)
 
 
 def test_model_card_front_matter_parses_with_the_metrics(finished_run):
