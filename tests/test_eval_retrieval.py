@@ -72,6 +72,15 @@ def test_compare_tests_against_the_baseline():
     assert not comparison.significant("bad", "mrr@10")
 
 
+def test_a_system_ranking_exactly_as_the_baseline_has_p_one_not_nan():
+    qrels = {f"t{i}": {i: 1} for i in range(30)}
+    rankings = {topic: [1000 + i, i] if i % 3 else [i] for i, topic in enumerate(qrels)}
+    comparison = compare(toy_judgments(qrels), {"bm25": rankings, "same": dict(rankings)}, baseline="bm25",
+                         metrics=["mrr@10", "ndcg@10"])
+    assert comparison.p_values["same"] == {"mrr@10": 1.0, "ndcg@10": 1.0}
+    assert not comparison.significant("same", "mrr@10")
+
+
 def test_substring_baseline_is_case_and_space_insensitive_whole_phrase_in_verse_order():
     searcher = SubstringSearcher([30, 10, 20, 40], ["a NEW   heart here", "no match", "give a new heart", "beloved"])
     assert searcher.search("new heart", 10) == [20, 30]

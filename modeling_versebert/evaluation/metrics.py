@@ -13,6 +13,7 @@ a test can check them:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -86,6 +87,13 @@ class Comparison:
         return system != self.baseline and self.p_values[system][metric] < self.max_p
 
 
+def _p_value(value) -> float:
+    """ranx's p-value; a paired test of identical scores on every topic gives NaN (no variance): no
+    difference, p = 1 (a hybrid whose dense weight is 0 ranks exactly as BM25 does)."""
+    value = float(value)
+    return 1.0 if math.isnan(value) else value
+
+
 def compare(
     judgments: Judgments, runs: Mapping[str, Rankings], *, baseline: str, metrics: Sequence[str] = METRICS,
     stat_test: str = "student", max_p: float = 0.05,
@@ -108,7 +116,7 @@ def compare(
         )
     scores = {name: {m: float(report.results[name][m]) for m in metrics} for name in runs}
     p_values = {
-        name: {m: (1.0 if name == baseline else float(report.comparisons[name, baseline][m]["p_value"]))
+        name: {m: (1.0 if name == baseline else _p_value(report.comparisons[name, baseline][m]["p_value"]))
                for m in metrics}
         for name in runs
     }
