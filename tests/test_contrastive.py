@@ -356,3 +356,37 @@ def test_resume_needs_a_checkpoint_and_a_fresh_run_needs_an_empty_directory(stag
     with pytest.raises(ValueError, match="already holds checkpoints"):
         resume_checkpoint(False, stage_a.work_dir / "checkpoints")
     assert resume_checkpoint(True, stage_a.work_dir / "checkpoints").endswith("checkpoint-2")
+
+
+def _trainer_end(epoch, global_step, log_history=(), num_train_epochs=3, max_steps=609):
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    state = TrainerState(epoch=epoch, global_step=global_step, max_steps=max_steps, log_history=list(log_history))
+    return SimpleNamespace(num_train_epochs=num_train_epochs), state, TrainerControl()
+
+
+@pytest.mark.parametrize(
+    ("epoch", "step", "history", "expected"),
+    [
+        (2.975, 604, [], True),  # the sampler's last epoch ran 5 batches short of the announced length
+        (2.975, 604, [{"step": 604, "eval_loss": 1.0}], False),  # already evaluated there: not twice
+        (2.0, 406, [], False),  # an epoch that is not the last
+        (2.975, 604, [{"step": 604, "loss": 1.0}], True),  # a training log is not an evaluation
+    ],
+)
+def test_the_end_of_the_last_epoch_is_evaluated_and_saved_even_when_it_comes_early(epoch, step, history, expected):
+    from modeling_versebert.training.contrastive import EvaluateLastStep
+
+    args, state, control = _trainer_end(epoch, step, history)
+    EvaluateLastStep().on_epoch_end(args, state, control)
+    assert control.should_evaluate is expected and control.should_save is expected
+
+
+def test_the_last_step_is_evaluated_when_training_stops_at_max_steps():
+    from modeling_versebert.training.contrastive import EvaluateLastStep
+
+    args, state, control = _trainer_end(1.25, 254, num_train_epochs=1.25, max_steps=254)
+    EvaluateLastStep().on_step_end(args, state, control)
+    assert control.should_evaluate and control.should_save

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,13 +429,32 @@ def training_arguments(training: ContrastiveTrainingConfig, checkpoints: Path, p
 
 
 class EvaluateLastStep(TrainerCallback):
-    """Evaluate and checkpoint the last step as well, so the final weights compete for "best"."""
+    """Evaluate and checkpoint the end of training as well, so the final weights compete for "best".
+
+    Training ends at ``max_steps`` (fractional epochs, or ``max_steps`` set) or when the last epoch's
+    batches run out. The verse-aware sampler can end an epoch a few batches before the length it
+    announced (the mini run's three stage-B epochs: 604 steps of an expected 609), so the step count
+    alone misses that end and the last ~200 steps were never evaluated or kept.
+    """
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.max_steps and state.global_step >= state.max_steps:
             control.should_evaluate = True
             control.should_save = True
         return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        last_epoch = state.epoch is not None and state.epoch > math.ceil(args.num_train_epochs) - 1
+        if last_epoch and not _evaluated_at(state, state.global_step):
+            control.should_evaluate = True
+            control.should_save = True
+        return control
+
+
+def _evaluated_at(state, step: int) -> bool:
+    return any(
+        entry.get("step") == step and any(key.startswith("eval_") for key in entry) for entry in state.log_history
+    )
 
 
 class ReleaseFreedMemory(TrainerCallback):
