@@ -21,6 +21,7 @@ from .references import reference_verse_ids
 MAX_QUERY_CHARS = 1000  # a long verse is ~550 characters; pasting one to find parallels still works
 DEFAULT_DISPLAY = "WEB"
 RETRIEVERS = ("bm25", "dense")
+Retrieved = list[tuple[str, str, list[tuple[int, float]]]]  # (retriever, translation, ranking) per query
 
 
 @dataclass(frozen=True)
@@ -141,18 +142,24 @@ class VerseSearcher:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise UserError(f"-k must be a positive number of results, got {k!r}")
         queries = [validate_query(query, self.config.max_query_chars) for query in queries]
-        depth = max(self.config.depth, k)
-        per_query: list[list[tuple[str, str, list[tuple[int, float]]]]] = [[] for _ in queries]
+        retrieved = self.retrieve(queries, max(self.config.depth, k))
+        return [self.fuse(query, rankings, k) for query, rankings in zip(queries, retrieved, strict=True)]
+
+    def retrieve(self, queries: Sequence[str], depth: int) -> list[Retrieved]:
+        """Each query's rankings before fusion: ``(retriever, translation, [(verse id, score), ...])``
+        for every retriever and translation, ``depth`` verses each. The weights do not enter here, so
+        a weight sweep retrieves once and calls :meth:`fuse` per weight."""
+        retrieved: list[Retrieved] = [[] for _ in queries]
         if "bm25" in self.retrievers:
             for code, bm25 in self.index.bm25.items():
-                for rankings, ranking in zip(per_query, bm25.search_batch(queries, depth), strict=True):
+                for rankings, ranking in zip(retrieved, bm25.search_batch(queries, depth), strict=True):
                     rankings.append(("bm25", code, ranking))
         if "dense" in self.retrievers:
             embeddings = self.index.encoder.encode_queries(queries)
             for code, dense in self.index.dense.items():
-                for rankings, ranking in zip(per_query, dense.search(embeddings, depth), strict=True):
+                for rankings, ranking in zip(retrieved, dense.search(embeddings, depth), strict=True):
                     rankings.append(("dense", code, ranking))
-        return [self._hits(query, rankings, k) for query, rankings in zip(queries, per_query, strict=True)]
+        return retrieved
 
     def _fusion_weights(self, index: SearchIndex) -> dict[str, float]:
         """Each retriever's weight: the configured one, else the model's own, else 1."""
@@ -165,14 +172,16 @@ class VerseSearcher:
             weights[retriever] = float(configured)
         return weights
 
-    def _weight(self, retriever: str) -> float:
-        return self.weights[retriever] / len(self.index.corpora)
-
-    def _hits(self, query: str, rankings: list[tuple[str, str, list[tuple[int, float]]]], k: int) -> list[SearchHit]:
+    def fuse(
+        self, query: str, rankings: Retrieved, k: int, weights: dict[str, float] | None = None
+    ) -> list[SearchHit]:
+        """The top ``k`` hits of one query from its :meth:`retrieve` rankings, fused by RRF with
+        ``weights`` per retriever (default: :attr:`weights`), each split over the translations."""
+        weights = self.weights if weights is None else weights
         fused = reciprocal_rank_fusion(
             [[verse_id for verse_id, _ in ranking] for _, _, ranking in rankings],
             k=self.config.rrf_k,
-            weights=[self._weight(retriever) for retriever, _, _ in rankings],
+            weights=[weights[retriever] / len(self.index.corpora) for retriever, _, _ in rankings],
         )
         named = reference_verse_ids(query) if self.config.resolve_references else []
         named = {verse_id: rank for rank, verse_id in enumerate(
