@@ -45,7 +45,8 @@ class ModelCardFacts:
     dev_topics: int
     evaluation: list[EvaluationRow]
     training: dict[str, dict[str, object]] = field(default_factory=dict)
-    base_model: str | None = None
+    base_model: str | None = None  # the Hub id of the warm start's checkpoint
+    warm_started_from: str | None = None  # its name (the Hub id, or a local directory's name)
     license: str = "apache-2.0"
 
     def __post_init__(self):
@@ -131,11 +132,21 @@ def training_summary(training: dict[str, dict[str, object]]) -> str:
     return "\n\n".join(sections)
 
 
+def origin(facts: ModelCardFacts) -> str:
+    """How the weights began, for the card's first sentence."""
+    if facts.warm_started_from is None:
+        return "trained from scratch"
+    name = facts.warm_started_from
+    link = f"[{name}](https://huggingface.co/{name})" if facts.base_model == name else f"`{name}`"
+    return f"warm-started from {link} (its weights mapped into VerseBERT's pre-LN blocks), then trained"
+
+
 def render_model_card(facts: ModelCardFacts, template: str | None = None) -> str:
     template = default_template() if template is None else template
     values = {
         "metadata": yaml.safe_dump(card_metadata(facts), sort_keys=False, allow_unicode=True).strip(),
         "model_name": facts.model_name,
+        "origin": origin(facts),
         "repo_id": facts.repo_id,
         "hidden_size": facts.model_config["hidden_size"],
         "architecture_table": architecture_table(facts.model_config),

@@ -7,6 +7,7 @@ import json
 from .errors import UserError
 from .model_card import METRIC_NAMES, EvaluationRow, ModelCardFacts
 from .run_layout import RunLayout
+from .training.warm_start import WarmStartSource
 
 MLM_SUMMARY_FIELDS = (
     "batch_size",
@@ -74,6 +75,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
     )
     raw = preset.raw
     mlm = raw.get("mlm", {})
+    warm_start = WarmStartSource.load(layout.mlm)
     return ModelCardFacts(
         model_name=model_name,
         repo_id=repo_id or f"versebert/{model_name}",
@@ -83,10 +85,13 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         corpus_size=report["corpus_verses"],
         dev_topics=report["judgments"]["topics"],
         evaluation=evaluation_rows(report, our_model),
+        base_model=warm_start.hub_id if warm_start else None,
+        warm_started_from=warm_start.name if warm_start else None,
         training={
             "MLM pre-training (dynamic 80/10/10 masking, AdamW, warmup + linear decay, clipping 1.0)": {
                 key: mlm[key] for key in MLM_SUMMARY_FIELDS if mlm.get(key) is not None
-            },
+            }
+            | ({"warm start": warm_start.name} if warm_start else {}),
             "Stage A: same verse in two translations (MultipleNegativesRankingLoss, verse-aware batches)": (
                 _stage_summary(
                     layout,

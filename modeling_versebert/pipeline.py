@@ -36,7 +36,7 @@ class PipelineConfig:
     train_topics: Path = DEFAULT_TOPICS_DIR / "topic-votes.train.tsv"
     dev_topics: Path = DEFAULT_TOPICS_DIR / "topic-votes.dev.tsv"
     overrides: tuple[str, ...] = ()
-    init_from: Path | None = None
+    init_from: str | None = None  # a BERT checkpoint directory or a known name (all-MiniLM-L6-v2)
     include_peer: bool | None = None  # None: the preset's ``evaluation.include_peer``
     repo_id: str | None = None
 
@@ -50,6 +50,11 @@ class PipelineConfig:
                     f"--{name.replace('_', '-')} {path} not found: download the OpenBible.info topic votes "
                     "(www.openbible.info/topics) and pass the file's path"
                 )
+        if self.init_from is not None:
+            from .training.warm_start import resolve_warm_start
+
+            object.__setattr__(self, "init_from", str(self.init_from))
+            resolve_warm_start(self.init_from)  # a wrong path fails now, not after the data check
 
 
 @dataclass

@@ -63,3 +63,17 @@ def test_card_refuses_missing_evaluation_and_unknown_metrics():
 def test_card_template_placeholders_must_all_be_filled():
     with pytest.raises(KeyError):
         render_model_card(facts(), template="${metadata}\n${not_a_fact}")
+
+
+def test_a_warm_started_model_names_its_base_model_and_a_scratch_one_says_so():
+    metadata, body = split_card(render_model_card(facts()))
+    assert "base_model" not in metadata and "trained from scratch" in body
+
+    hub_id = "sentence-transformers/all-MiniLM-L6-v2"
+    metadata, body = split_card(render_model_card(facts(base_model=hub_id, warm_started_from=hub_id)))
+    assert metadata["base_model"] == hub_id
+    assert f"warm-started from [{hub_id}](https://huggingface.co/{hub_id})" in body
+    assert "from scratch" not in body
+
+    metadata, body = split_card(render_model_card(facts(warm_started_from="my-bert")))
+    assert "base_model" not in metadata and "warm-started from `my-bert`" in body

