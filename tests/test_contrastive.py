@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -26,6 +27,7 @@ from modeling_versebert.training.contrastive import (
     StageData,
     TranslationPairsConfig,
     curve_tag,
+    default_work_dir,
     dev_evaluator,
     graded_information_retrieval_evaluator,
     make_loss,
@@ -266,6 +268,38 @@ def test_stage_b_trains_from_the_stage_a_model(stage_a, stage_b, toy_data):
     again = stage_evaluator(config, toy_data)(saved)
     for name in ("probe_accuracy", "dev_cosine_ndcg@10", "dev_cosine_mrr@10"):
         assert again[name] == pytest.approx(metrics["after"][name], abs=1e-6), name
+
+
+def test_stage_b_starts_from_the_evaluation_stage_a_recorded_for_its_model(stage_a, stage_b):
+    recorded = json.loads((stage_a.work_dir / "metrics.json").read_text())
+    assert stage_b.before == recorded["after"]
+
+
+def copy_of_stage_a(stage_a, directory, **after):
+    """Stage A's model and record elsewhere, its recorded "after" numbers replaced by ``after``."""
+    model = directory / "model"
+    shutil.copytree(stage_a.model_dir, model)
+    record = json.loads((stage_a.work_dir / "metrics.json").read_text())
+    record["after"] |= after
+    default_work_dir(model).mkdir()
+    (default_work_dir(model) / "metrics.json").write_text(json.dumps(record))
+    return model
+
+
+@pytest.mark.parametrize("change", ["nothing", "weights", "evaluation"])
+def test_a_recorded_evaluation_is_reused_only_for_the_same_model_and_evaluation(stage_a, toy_data, tmp_path, change):
+    model = copy_of_stage_a(stage_a, tmp_path, probe_accuracy=-1.0)  # a number no evaluation gives
+    if change == "weights":
+        from safetensors.torch import load_file, save_file
+
+        weights = load_file(str(model / "model.safetensors"))
+        weights = {name: tensor + 0.01 for name, tensor in weights.items()}
+        save_file(weights, str(model / "model.safetensors"), metadata={"format": "pt"})
+    length = 24 if change == "evaluation" else 32  # max_seq_length is part of what is evaluated
+    config = QueryPairsConfig(probe=TOY_PROBE, training=tiny_training(max_steps=1, max_seq_length=length))
+    result = train_stage(config, toy_data, model=model, output=tmp_path / "stage-b")
+    assert (result.before["probe_accuracy"] == -1.0) is (change == "nothing")
+    assert 0 <= result.after["probe_accuracy"] <= 1
 
 
 LOAD_SENTENCE_MODELS_WITHOUT_PACKAGE = BLOCK_OUR_PACKAGE + textwrap.dedent(

@@ -19,6 +19,7 @@ Stage A (``translation_pairs``) selects its best checkpoint by probe accuracy, s
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -380,6 +381,47 @@ def stage_evaluator(config: StageConfig, data: StageData):
 # Training
 
 
+def evaluation_identity(config: StageConfig, data: StageData) -> str:
+    """A digest of what :func:`stage_evaluator`'s numbers depend on besides the model: the probe and
+    its texts, the dev judgments, the corpus and the sequence length. Stages A and B share it when
+    they share the probe and the display translation."""
+    probe = config.probe
+    value = {
+        "probe": dataclasses.asdict(probe),
+        "probe_texts": [sorted(data.texts[probe.source].items()), sorted(data.texts[probe.target].items())],
+        "dev": sorted((topic, sorted(grades.items())) for topic, grades in data.dev.qrels.items()),
+        "corpus": sorted(data.corpus.items()),
+        "max_seq_length": config.training.max_seq_length,
+    }
+    return hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()[:16]
+
+
+def model_digest(model_dir: Path) -> str:
+    """A digest of every file of a saved model but its card: the weights, tokenizer and modules."""
+    digest = hashlib.sha256()
+    for path in sorted(item for item in Path(model_dir).rglob("*") if item.is_file() and item.name != "README.md"):
+        digest.update(str(path.relative_to(model_dir)).encode())
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+def recorded_evaluation(model_dir: str | Path, identity: str) -> dict[str, float] | None:
+    """The metrics a previous stage recorded for ``model_dir`` (its output) with the same evaluation,
+    if the directory still holds exactly the model it saved; else ``None``.
+
+    Stage B starts from stage A's output, and both evaluate over the whole display Bible (minutes on
+    a CPU): stage B's "before" is stage A's "after", so it is not computed twice.
+    """
+    record_path = default_work_dir(Path(model_dir)) / "metrics.json"
+    if not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if record.get("evaluation") != identity or record.get("model_digest") != model_digest(Path(model_dir)):
+        return None
+    return record.get("after") or None
+
+
 def make_loss(model, training: ContrastiveTrainingConfig):
     """MultipleNegativesRankingLoss, cached (GradCache) or not, one- or two-directional."""
     from sentence_transformers.sentence_transformer import losses
@@ -588,10 +630,15 @@ def train_stage(
     loss = make_loss(sentence_model, training)
     # 5. evaluators, before training (a resumed run keeps the numbers of its starting point)
     evaluator = stage_evaluator(config, data)
+    identity = evaluation_identity(config, data)
     run_logger = RunLogger(work_dir / "logs", enabled=state.is_main_process, resume_step=_checkpoint_step(checkpoint))
     before_path = work_dir / "metrics-before.json"
     if state.is_main_process and (checkpoint is None or not before_path.exists()):
-        before = evaluator(sentence_model)
+        before = recorded_evaluation(model, identity)
+        if before is None:
+            before = evaluator(sentence_model)
+        else:
+            state.print(f"{source.name}: before training = the evaluation recorded when {model} was saved")
         _write_json(before_path, before)
         run_logger.log(0, {f"eval/{key}": value for key, value in before.items()})
     state.wait_for_everyone()
@@ -625,6 +672,8 @@ def train_stage(
                 "best_checkpoint": trainer.state.best_model_checkpoint,
                 "before": before,
                 "after": after,
+                "evaluation": identity,  # with model_digest: lets the next stage reuse "after"
+                "model_digest": model_digest(output),
                 "config": dataclasses.asdict(config),
             },
         )

