@@ -98,7 +98,11 @@ def test_the_checkpoint_is_found_by_name_or_directory_and_a_wrong_one_is_named(c
     for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         source = resolve_warm_start(name)
         assert source.path == Path(directory) and source.hub_id == "sentence-transformers/all-MiniLM-L6-v2"
-    assert resolve_warm_start(directory) == WarmStartSource(Path(directory), None)
+    # its package's directory given as a path is still known by name, for the card's base_model
+    assert resolve_warm_start(directory).hub_id == "sentence-transformers/all-MiniLM-L6-v2"
+    other = tmp_path / "bert"
+    other.mkdir()
+    assert resolve_warm_start(other) == WarmStartSource(other, None)
     with pytest.raises(UserError, match="no such directory.*all-MiniLM-L6-v2"):
         resolve_warm_start(tmp_path / "missing")
 

