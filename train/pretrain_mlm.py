@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", required=True, help="checkpoints, logs and curves go here")
     parser.add_argument("--model-dir", help="where the final model is saved (default: OUTPUT_DIR/model)")
     parser.add_argument("--tokenizer", help="an existing tokenizer directory (default: train one)")
-    parser.add_argument("--init-from", help="warm start from a Hugging Face BERT checkpoint directory or all-MiniLM-L6-v2 (uses its tokenizer)")
+    parser.add_argument(
+        "--init-from", help="warm start from a BERT checkpoint directory or all-MiniLM-L6-v2 (uses its tokenizer)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUTPUT_DIR")
     parser.add_argument("--cache-dir", help="cache for the tokenized corpus")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
