@@ -87,6 +87,10 @@ class Pipeline:
         self.include_peer = (
             self.preset.evaluation.include_peer if config.include_peer is None else config.include_peer
         )
+        if config.init_from is None and self.preset.mlm.init_from is not None:
+            from .training.warm_start import resolve_warm_start
+
+            resolve_warm_start(self.preset.mlm.init_from)  # a wrong checkpoint fails before the data check
 
     # -- stage bodies ------------------------------------------------------------------------
 

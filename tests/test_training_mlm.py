@@ -404,15 +404,9 @@ def test_a_warm_started_run_begins_from_the_checkpoint_and_records_where_from(tm
     )
     bert_embeddings = state_of(tmp_path / "bert")["embeddings.word_embeddings.weight"]
     reset_accelerate()
-    config = dataclasses.replace(BASE, epochs=1, learning_rate=1e-6)  # Adam moves each weight ~1e-6 a step
-    model_dir = train_mlm(
-        config,
-        model_config=MODEL,
-        tokenizer=tokenizer,
-        dataset=corpus,
-        output_dir=tmp_path / "warm",
-        init_from=tmp_path / "bert",
-    )
+    # the preset's mlm.init_from; Adam moves each weight by about the learning rate a step
+    config = dataclasses.replace(BASE, epochs=1, learning_rate=1e-6, init_from=str(tmp_path / "bert"))
+    model_dir = train_mlm(config, model_config=MODEL, tokenizer=tokenizer, dataset=corpus, output_dir=tmp_path / "warm")
     embeddings = state_of(model_dir)["versebert.embeddings.word_embeddings.weight"]
     assert torch.allclose(embeddings, bert_embeddings, atol=1e-4)
     assert WarmStartSource.load(model_dir) == WarmStartSource(tmp_path / "bert", None)

@@ -160,6 +160,9 @@ class MlmConfig:
     shuffled verses sorted by length, so a batch pads to similar lengths (1 = no grouping).
 
     ``plot_curves`` writes ``curves.png`` at the end (matplotlib takes seconds, which tiny runs notice).
+
+    ``init_from`` warm-starts from a BERT checkpoint (a directory, or ``all-MiniLM-L6-v2``) instead of a
+    random init, with its tokenizer; the model shape must be the checkpoint's. ``--init-from`` wins.
     """
 
     batch_size: int = 64
@@ -186,6 +189,7 @@ class MlmConfig:
     save_every: int = 1000
     keep_last: int = 3
     plot_curves: bool = True
+    init_from: str | None = None
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -226,6 +230,8 @@ class MlmConfig:
                 raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise ValueError(f"{owner}.init_from must be a checkpoint directory or name, got {self.init_from!r}")
 
 
 @dataclass(frozen=True)

@@ -526,16 +526,18 @@ def train_mlm(
     ``datasets.Dataset``s with an ``input_ids`` column of unpadded, unmasked ``[CLS] … [SEP]``
     sequences, as built by :func:`modeling_versebert.data.mlm_corpus.build_mlm_corpus`.
     ``output_dir`` receives ``checkpoints/``, ``logs/`` (JSONL + TensorBoard) and ``curves.png``;
-    the model goes to ``model_dir`` (default ``output_dir/model``). ``init_from`` warm-starts
-    from a BERT checkpoint (a directory or a name :func:`resolve_warm_start` knows; ``tokenizer`` must
-    be its tokenizer), recorded in the model directory; ``resume`` continues from the
-    newest checkpoint in ``output_dir``. ``accelerator`` defaults to :func:`make_accelerator`'s.
+    the model goes to ``model_dir`` (default ``output_dir/model``). ``init_from`` (default
+    ``config.init_from``) warm-starts from a BERT checkpoint (a directory or a name
+    :func:`resolve_warm_start` knows; ``tokenizer`` must be its tokenizer), recorded in the model
+    directory; ``resume`` continues from the newest checkpoint in ``output_dir``. ``accelerator``
+    defaults to :func:`make_accelerator`'s.
     """
     from accelerate.utils import set_seed
 
     from ..modeling_versebert import VerseBertForMaskedLM
     from .warm_start import resolve_warm_start, warm_start
 
+    init_from = init_from if init_from is not None else config.init_from
     source = resolve_warm_start(init_from) if init_from is not None else None
     if "train" not in dataset:
         raise UserError("the MLM dataset has no 'train' split")
@@ -577,9 +579,10 @@ def pretrain_from_preset(
 ) -> Path:
     """Build whatever is not given (tokenizer, corpus) from the preset, then :func:`train_mlm`.
 
-    The tokenizer is, in order: the ``init_from`` checkpoint's (its vocabulary is the weights'),
-    the one in ``tokenizer_dir`` (default ``output_dir/tokenizer``) if it exists, or a new WordPiece
-    tokenizer trained on the preset's translations and saved there (so a resumed run reuses it).
+    ``init_from`` defaults to the preset's ``mlm.init_from``. The tokenizer is, in order: the
+    ``init_from`` checkpoint's (its vocabulary is the weights'), the one in ``tokenizer_dir`` (default
+    ``output_dir/tokenizer``) if it exists, or a new WordPiece tokenizer trained on the preset's
+    translations and saved there (so a resumed run reuses it).
     Preparation runs on the main process first, so the other processes read what it built.
     """
     from ..data.mlm_corpus import build_mlm_corpus
@@ -587,6 +590,7 @@ def pretrain_from_preset(
     from .warm_start import resolve_warm_start
 
     output_dir = Path(output_dir)
+    init_from = init_from if init_from is not None else preset.mlm.init_from
     accelerator = make_accelerator(preset.mlm)
     tokenizer_dir = Path(tokenizer_dir or output_dir / "tokenizer")
     with accelerator.main_process_first():  # the others then load what the main process built
