@@ -13,7 +13,7 @@ preset="${PRESET:-tiny}"
 output="${1:-runs/$preset}"
 # The run ends with the model's search index over WEB in $output/index, used by the searches below.
 .venv/bin/versebert train --preset "$preset" --output "$output"
-for query in "give you a new heart" "do not worry about tomorrow" "love your enemies" "1 Cor 13:4-7"; do
-    .venv/bin/versebert search "$query" --index "$output/index" -k 5
-done
+# One process for the four queries: loading the model and the index is most of a search's time.
+.venv/bin/versebert search "give you a new heart" "do not worry about tomorrow" "love your enemies" "1 Cor 13:4-7" \
+    --index "$output/index" -k 5
 cat "$output/evaluation/retrieval.md"

@@ -88,3 +88,33 @@ def test_index_build_then_search_with_it(tmp_path):
     assert result.returncode == 0, result.stderr
     hit = json.loads(result.stdout)["hits"][0]
     assert (hit["reference"], hit["translation"]) == ("2 Corinthians 9:7", "WEB")
+
+
+def test_a_bad_later_query_is_refused_before_anything_loads(tmp_path):
+    # the index path does not exist: a refusal naming the query shows the queries were checked first
+    result = versebert("search", "new heart", "", "--index", str(tmp_path / "nope"))
+    assert_user_error(result, "empty query")
+
+
+def test_several_queries_share_one_searcher_and_answer_in_order(monkeypatch, capsys):
+    from modeling_versebert import cli
+    from modeling_versebert.commands import search
+
+    loads = []
+
+    def small_searcher(args):
+        loads.append(args)
+        return VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False))
+
+    monkeypatch.setattr(search, "_searcher", small_searcher)
+    assert cli.main(["search", "charity suffereth long", "John 3:16", "-k", "1", "--json"]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert len(loads) == 1
+    assert [answer["query"] for answer in answers] == ["charity suffereth long", "John 3:16"]
+    assert answers[0]["hits"][0]["reference"] == "1 Corinthians 13:4"
+    assert answers[1]["hits"][0]["reference"] == "John 3:16"
+
+    assert cli.main(["search", "charity suffereth long", "John 3:16", "-k", "1"]) == 0
+    blocks = capsys.readouterr().out.strip().split("\n\n")
+    assert [block.splitlines()[0] for block in blocks] == ["query: charity suffereth long", "query: John 3:16"]
+    assert "1 Corinthians 13:4" in blocks[0] and "John 3:16" in blocks[1]

@@ -1,9 +1,10 @@
-"""``versebert search QUERY``: find verses by words or by reference.
+"""``versebert search QUERY [QUERY ...]``: find verses by words or by reference.
 
 Without ``--model`` it is BM25 over the chosen translation(s), usable at once; with ``--model`` it
 is hybrid (BM25 + dense, fused by RRF), embedding the verses first unless ``--index`` points to a
 prebuilt index (``versebert index build``). A query that names verses ("John 3:16", "Ps 23")
-returns them first. Queries over 1,000 characters are refused rather than silently cut.
+returns them first. Queries over 1,000 characters are refused rather than silently cut. Several
+queries share one loading of the model and index (most of a search's time from the command line).
 """
 
 from __future__ import annotations
@@ -40,13 +41,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("query", metavar="QUERY", help='words ("give you a new heart") or a reference ("1 Cor 13:4-7")')
+    parser.add_argument(
+        "queries", nargs="+", metavar="QUERY",
+        help='words ("give you a new heart") or a reference ("1 Cor 13:4-7"); several are answered in turn',
+    )
     parser.add_argument("--model", type=Path, help="model directory for hybrid search (SentenceTransformer-loadable)")
     parser.add_argument("--index", type=Path, help="prebuilt index directory from `versebert index build`")
     add_translation_argument(parser)
     parser.add_argument("--display", metavar="CODE", help="translation whose text is shown (default WEB if searched)")
     parser.add_argument("-k", type=int, default=10, help="number of verses to show (default 10)")
-    parser.add_argument("--json", action="store_true", help="print the hits as JSON")
+    parser.add_argument("--json", action="store_true", help="print the hits as JSON (a list for several queries)")
     parser.set_defaults(run=run)
 
 
@@ -54,21 +58,24 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..retrieval.searcher import validate_query
 
-    query = validate_query(args.query)  # cheap checks first: no loading for a query we would refuse
+    queries = [validate_query(query) for query in args.queries]  # cheap checks first: no loading for a refused query
     if args.k < 1:
         raise UserError(f"-k must be a positive number of results, got {args.k}")
     searcher = _searcher(args)
-    hits = searcher.search(query, args.k)
+    results = [(query, searcher.search(query, args.k)) for query in queries]
     if args.json:
-        print(json.dumps({
+        answers = [{
             "query": query,
             "translations": searcher.index.translations,
             "display": searcher.display.translation,
             "retrievers": list(searcher.retrievers),
             "hits": [hit.to_dict() for hit in hits],
-        }, indent=2, ensure_ascii=False))
+        } for query, hits in results]
+        print(json.dumps(answers[0] if len(answers) == 1 else answers, indent=2, ensure_ascii=False))
+    elif len(results) == 1:
+        print(format_hits(results[0][1], searcher))
     else:
-        print(format_hits(hits, searcher))
+        print("\n\n".join(f"query: {query}\n{format_hits(hits, searcher)}" for query, hits in results))
     return 0
 
 
