@@ -4,6 +4,7 @@ and index save/load with mismatch detection."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,9 +226,24 @@ def test_index_whose_model_was_removed_asks_for_one(tmp_path, encoder):
     metadata_path = tmp_path / "index" / "index.json"
     metadata = json.loads(metadata_path.read_text())
     metadata["model"]["path"] = str(tmp_path / "gone")
+    metadata["model"]["relative_path"] = "../gone"
     metadata_path.write_text(json.dumps(metadata))
     with pytest.raises(UserError, match="no longer exists"):
         SearchIndex.load(tmp_path / "index", corpora=[web_corpus()])
+
+
+def test_a_run_directory_moved_whole_still_finds_its_model(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    model = build_tiny_sentence_transformer(run, seed=0)  # run/model
+    SearchIndex.build([web_corpus()], DenseEncoder(model), show_progress=False).save(run / "index")
+    assert json.loads((run / "index" / "index.json").read_text())["model"]["relative_path"] == "../model"
+    moved = shutil.move(run, tmp_path / "elsewhere")
+    index = SearchIndex.load(Path(moved) / "index", corpora=[web_corpus()])
+    assert Path(index.encoder.path).resolve() == (Path(moved) / "model").resolve()
+    hits = VerseSearcher(index, retrievers=["dense"]).search("a new heart", 1)
+    assert len(hits) == 1
 
 
 def test_directory_without_an_index_is_a_user_error(tmp_path):

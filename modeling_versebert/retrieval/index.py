@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,8 +103,12 @@ class SearchIndex:
             (directory / "dense").mkdir(exist_ok=True)
             for code, index in self.dense.items():
                 index.save(directory / "dense" / f"{code}.safetensors")
+        metadata = self.metadata()
+        if metadata["model"] is not None:
+            # Also relative to the index: a run directory holding both can be moved or copied whole.
+            metadata["model"]["relative_path"] = os.path.relpath(Path(self.encoder.path).resolve(), directory.resolve())
         # Written last: a directory without it is an interrupted build, not an index.
-        (directory / METADATA_FILE).write_text(json.dumps(self.metadata(), indent=2) + "\n")
+        (directory / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -167,11 +172,7 @@ def _checked_encoder(directory: Path, recorded: dict | None, encoder: DenseEncod
                             f"rebuild it with --model {encoder.path} or search without --model")
         return None
     if encoder is None:
-        path = Path(recorded["path"])
-        if not path.exists():
-            raise UserError(f"index {directory} was built with the model at {path}, which no longer exists; "
-                            f"pass the model with --model")
-        encoder = DenseEncoder(check_model_dir(path))
+        encoder = DenseEncoder(check_model_dir(_recorded_model_path(directory, recorded)))
     if encoder.fingerprint != recorded["fingerprint"]:
         raise UserError(
             f"index {directory} was built with a different model ({recorded['name']}, fingerprint "
@@ -179,6 +180,19 @@ def _checked_encoder(directory: Path, recorded: dict | None, encoder: DenseEncod
             f"rebuild it with `versebert index build --model {encoder.path}`"
         )
     return encoder
+
+
+def _recorded_model_path(directory: Path, recorded: dict) -> Path:
+    """The index's model: where it sits relative to the index (the run directory moved together) or,
+    failing that, at its recorded absolute path (the index moved alone)."""
+    candidates = [Path(recorded["path"])]
+    if "relative_path" in recorded:
+        candidates.insert(0, directory / recorded["relative_path"])
+    for path in candidates:
+        if path.exists():
+            return path
+    raise UserError(f"index {directory} was built with the model at {candidates[-1]}, which no longer exists; "
+                    f"pass the model with --model")
 
 
 def _by_code(corpora: Sequence[VerseCorpus]) -> dict[str, VerseCorpus]:
