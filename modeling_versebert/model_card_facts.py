@@ -39,16 +39,29 @@ def evaluation_rows(report: dict, our_model: str) -> list[EvaluationRow]:
     ]
 
 
+# The in-training evaluator's numbers a reader of the card wants from a stage, by their metrics.json keys.
+STAGE_CURVE_METRICS = {
+    "probe_accuracy": "translation probe accuracy",
+    "dev_cosine_ndcg@10": "dev NDCG@10",
+    "dev_cosine_mrr@10": "dev MRR@10",
+    "dev_cosine_recall@100": "dev Recall@100",
+}
+
+
 def _stage_summary(layout: RunLayout, name: str, settings: dict, fields: tuple[str, ...]) -> dict[str, object]:
     summary = {key: settings[key] for key in fields if settings.get(key) is not None}
     metrics_path = layout.root / f"{name}-run" / "metrics.json"
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
         summary["pairs"] = metrics.get("pairs")
-        for when in ("before", "after"):
-            scores = {k: round(v, 4) for k, v in metrics.get(when, {}).items() if isinstance(v, float)}
-            if scores:
-                summary[f"dev metrics {when}"] = scores
+        before, after = metrics.get("before", {}), metrics.get("after", {})
+        changes = [
+            f"{label} {before[key]:.4f} → {after[key]:.4f}"
+            for key, label in STAGE_CURVE_METRICS.items()
+            if isinstance(before.get(key), float) and isinstance(after.get(key), float)
+        ]
+        if changes:
+            summary["before → after"] = "; ".join(changes)
     return summary
 
 

@@ -77,3 +77,23 @@ def test_a_warm_started_model_names_its_base_model_and_a_scratch_one_says_so():
 
     metadata, body = split_card(render_model_card(facts(warm_started_from="my-bert")))
     assert "base_model" not in metadata and "warm-started from `my-bert`" in body
+
+
+def test_stage_summary_reads_the_recorded_curve_as_before_to_after(tmp_path):
+    import json
+
+    from modeling_versebert.model_card_facts import _stage_summary
+    from modeling_versebert.run_layout import RunLayout
+
+    (tmp_path / "model-run").mkdir()
+    (tmp_path / "model-run" / "metrics.json").write_text(json.dumps({
+        "pairs": 11311,
+        "before": {"probe_accuracy": 0.9165, "dev_cosine_ndcg@10": 0.00956, "dev_cosine_map@100": 0.0047},
+        "after": {"probe_accuracy": 0.862, "dev_cosine_ndcg@10": 0.01883, "dev_cosine_map@100": 0.0079},
+    }))
+    summary = _stage_summary(RunLayout(tmp_path), "model", {"epochs": 3, "loss": None}, ("epochs", "loss"))
+    assert summary == {
+        "epochs": 3,
+        "pairs": 11311,
+        "before → after": "translation probe accuracy 0.9165 → 0.8620; dev NDCG@10 0.0096 → 0.0188",
+    }
