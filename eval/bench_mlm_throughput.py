@@ -8,7 +8,11 @@ of real verses with the same masks:
 - ``ours``: :class:`~modeling_versebert.training.mlm.MlmTrainer.train_batch` (length-grouped dynamic
   padding, SDPA, vocabulary projection at masked positions only, fused AdamW, the preset's mixed
   precision; ``auto`` is fp32 on CPUs without native bf16);
-- ``ours_bf16`` (``--bf16``): the same with bf16 autocast forced, to see what it costs here.
+- ``ours_bf16`` or ``ours_fp32``: the same step in the precision ``auto`` did not pick, so every run
+  shows what bf16 buys (CPUs with AVX512-BF16/AMX) or costs (AVX2 only, where it is emulated).
+
+The report names the CPU kind (native bf16 or not, as :func:`cpu_has_native_bf16` detects it) and
+what ``auto`` picked, and measures a matmul peak for each precision it reports.
 
 Reported per preset: real (non-padding) tokens per second, the ratio to ``plain``, the same per
 CPU-second of this process (robust to other load on a shared machine), and the FLOP/s executed
@@ -49,10 +53,20 @@ def matmul_peak(dtype: torch.dtype, size: int = 1024, repeats: int = 5) -> float
     return 2 * size**3 / best
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
 def update_peaks(peaks: dict[str, float]) -> None:
     """Raise each dtype's peak to a new measurement: on a shared machine the best one is the truest."""
-    for dtype in list(peaks):
-        peaks[dtype] = max(peaks[dtype], matmul_peak(getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[dtype])))
+    for dtype in DTYPES:
+        peaks[dtype] = max(peaks.get(dtype, 0.0), matmul_peak(DTYPES[dtype]))
+
+
+def cpu_kind() -> str:
+    """What this CPU does with bf16, the fact that decides ``mixed_precision: auto``."""
+    from modeling_versebert.training.precision import cpu_has_native_bf16
+
+    return "native bf16 (AVX512-BF16 or AMX)" if cpu_has_native_bf16() else "no native bf16 (bf16 emulated)"
 
 
 def step_flops(shape, batch: dict, projected: int, vocab_size: int) -> float:
@@ -187,11 +201,11 @@ def bench_preset(name: str, args, sequences, peaks: dict) -> dict:
         update_peaks(peaks)
         measure("plain", plain_step, "fp32")
         measure("ours", our_step(ours), ours.accelerator.mixed_precision)
-    if args.bf16:  # built last: accelerate's state is process-wide, and this one is bf16
-        bf16 = trainer_for("bf16")
-        for _ in range(args.rounds):
-            update_peaks(peaks)
-            measure("ours_bf16", our_step(bf16), "bf16")
+    other = "no" if ours.accelerator.mixed_precision == "bf16" else "bf16"
+    contrast = trainer_for(other)  # built last: accelerate's state is process-wide
+    for _ in range(args.rounds):
+        update_peaks(peaks)
+        measure("ours_fp32" if other == "no" else "ours_bf16", our_step(contrast), other)
     for result in results.values():
         result["speedup_vs_plain"] = result["tokens_per_second"] / results["plain"]["tokens_per_second"]
         result["cpu_speedup_vs_plain"] = result["tokens_per_cpu_second"] / results["plain"]["tokens_per_cpu_second"]
@@ -199,15 +213,16 @@ def bench_preset(name: str, args, sequences, peaks: dict) -> dict:
 
 
 def markdown(report: dict) -> str:
+    peak = report["peak_flops"]
     lines = [
         "# MLM training throughput",
         "",
-        f"{report['machine']}; {report['threads']} threads (OMP_WAIT_POLICY={report['omp_wait_policy']}); "
+        f"{report['machine']}, {report['cpu_kind']}; `auto` trains in {report['auto_precision']}; "
+        f"{report['threads']} threads (OMP_WAIT_POLICY={report['omp_wait_policy']}); "
         f"vocabulary {report['vocab_size']}; batch "
         f"{report['batch_size']} verses; {report['steps']} timed steps after {report['warmup']} warmup, best of "
-        f"{report['rounds']} rounds. Matmul peak: {report['peak_flops']['fp32'] / 1e9:.1f} GFLOP/s fp32"
-        + (f", {report['peak_flops']['bf16'] / 1e9:.1f} GFLOP/s bf16" if "bf16" in report["peak_flops"] else "")
-        + ".",
+        f"{report['rounds']} rounds. Matmul peak: {report['peak_flops']['fp32'] / 1e9:.1f} GFLOP/s fp32, "
+        f"{peak['bf16'] / 1e9:.1f} GFLOP/s bf16 ({peak['bf16'] / peak['fp32']:.2f}x fp32).",
         "",
         "Tokens are real (non-padding) tokens. On a shared machine wall time depends on the other load;",
         "tokens per CPU-second (this process's CPU time) depends on it much less, most of all with one thread.",
@@ -239,7 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--bf16", action="store_true", help="also time our step with bf16 autocast forced")
     parser.add_argument("--output", default="outputs/bench")
     args = parser.parse_args(argv)
 
@@ -247,11 +261,14 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     sequences = TokenSequences.from_dataset(load_corpus(args, args.vocab_size))
-    peaks = {"fp32": matmul_peak(torch.float32)}
-    if args.bf16:
-        peaks["bf16"] = matmul_peak(torch.bfloat16)
+    from modeling_versebert.training.precision import hardware_precision
+
+    peaks: dict[str, float] = {}
+    update_peaks(peaks)
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "cpu_kind": cpu_kind(),
+        "auto_precision": "fp32" if hardware_precision() == "no" else hardware_precision(),
         "threads": args.threads,
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "torch": torch.__version__,

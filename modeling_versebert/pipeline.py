@@ -13,8 +13,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,10 @@ class PipelineConfig:
 
             object.__setattr__(self, "init_from", str(self.init_from))
             resolve_warm_start(self.init_from)  # a wrong path fails now, not after the data check
+
+
+class StageFailed(UserError):
+    """A pipeline stage raised: one line for the terminal, the traceback in the run's ``pipeline.log``."""
 
 
 @dataclass
@@ -231,6 +237,34 @@ class Pipeline:
             Stage("model-card", lambda: self.config.repo_id, self.model_card, lambda: layout.model_card),
         ]
 
+    def _run_stage(self, stage: Stage) -> None:
+        """Run one stage; a failure becomes :class:`StageFailed` naming the stage, its cause and the log.
+
+        A user's mistake (:class:`UserError`) already says what to do. Anything else is unexpected:
+        its traceback goes to the run's log, and the terminal learns that finished stages are kept.
+        """
+        try:
+            stage.run()
+        except UserError as error:
+            self._log_failure(stage, error)
+            raise StageFailed(f"stage {stage.name}: {error}") from error
+        except Exception as error:  # noqa: BLE001 (reported in one line; the traceback is in the log)
+            log = self._log_failure(stage, error)
+            cause = str(error).strip().splitlines()[0] if str(error).strip() else "(no message)"
+            raise StageFailed(
+                f"stage {stage.name} failed: {type(error).__name__}: {cause} (full traceback in {log}). "
+                "Fix the cause and rerun the same command: finished stages are kept, and this one resumes "
+                "from its newest checkpoint."
+            ) from error
+
+    def _log_failure(self, stage: Stage, error: BaseException) -> Path:
+        log = self.layout.pipeline_log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} stage {stage.name} failed (pid {os.getpid()})\n")
+            handle.write("".join(traceback.format_exception(error)))
+        return log
+
     def _marker(self, stage: Stage) -> Path:
         return self.layout.root / "stages" / f"{stage.name}.json"
 
@@ -252,7 +286,7 @@ class Pipeline:
                 print(f"[{stage.name}] running")
                 marker.unlink(missing_ok=True)
                 start = time.perf_counter()
-                stage.run()
+                self._run_stage(stage)
                 report.seconds[stage.name] = round(time.perf_counter() - start, 1)
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.write_text(json.dumps({"fingerprint": fingerprint, "seconds": report.seconds[stage.name]}))

@@ -23,6 +23,11 @@ class RunLayout:
         return self.root / "data-check.json"
 
     @property
+    def pipeline_log(self) -> Path:
+        """Full tracebacks of failed stages (the terminal gets one line naming the stage and this file)."""
+        return self.root / "pipeline.log"
+
+    @property
     def tokenizer(self) -> Path:
         return self.root / "tokenizer"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modeling_versebert.errors import UserError
-from modeling_versebert.pipeline import Pipeline, PipelineConfig, Stage
+from modeling_versebert.pipeline import Pipeline, PipelineConfig, Stage, StageFailed
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbible"
 
@@ -16,9 +16,10 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbible"
 class FakeStages(Pipeline):
     """The real orchestration with stages that only write a file (and can be told to fail)."""
 
-    def __init__(self, config, settings, fail_at=None):
+    def __init__(self, config, settings, fail_at=None, fail_at_user_error=None):
         super().__init__(config)
         self.settings, self.fail_at, self.calls = settings, fail_at, []
+        self.fail_at_user_error = fail_at_user_error
 
     def stages(self):
         return [self._stage(name) for name in ("a", "b", "c")]
@@ -29,7 +30,9 @@ class FakeStages(Pipeline):
         def run():
             self.calls.append(name)
             if name == self.fail_at:
-                raise RuntimeError("crash")
+                raise RuntimeError("crash\n  with a second line")
+            if name == self.fail_at_user_error:
+                raise UserError("the user must fix this")
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(name)
 
@@ -58,11 +61,42 @@ def test_finished_stages_are_skipped(config):
 
 def test_a_crash_resumes_at_the_failed_stage(config):
     settings = {"a": 1, "b": 1, "c": 1}
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StageFailed):
         FakeStages(config, settings, fail_at="b").run()
     resumed = FakeStages(config, settings)
     resumed.run()
     assert resumed.calls == ["b", "c"]
+
+
+def test_a_crash_is_one_line_naming_the_stage_with_the_traceback_in_the_run_log(config):
+    with pytest.raises(StageFailed) as failure:
+        FakeStages(config, {"a": 1, "b": 1, "c": 1}, fail_at="b").run()
+    message = str(failure.value)
+    assert "\n" not in message
+    assert message.startswith("stage b failed: RuntimeError: crash (full traceback in ")
+    assert "rerun the same command" in message
+    log = (config.output / "pipeline.log").read_text()
+    assert "stage b failed" in log and "Traceback (most recent call last)" in log and "with a second line" in log
+
+
+def test_a_user_error_in_a_stage_keeps_its_message_and_names_the_stage(config):
+    with pytest.raises(StageFailed, match="^stage c: the user must fix this$"):
+        FakeStages(config, {"a": 1, "b": 1, "c": 1}, fail_at_user_error="c").run()
+
+
+def test_the_command_line_prints_a_stage_crash_as_one_line(config, monkeypatch, capsys):
+    from modeling_versebert import cli
+
+    monkeypatch.setattr(Pipeline, "stages", lambda self: [FakeStages._stage(self, "a")])
+    monkeypatch.setattr(Pipeline, "settings", {"a": 1}, raising=False)
+    monkeypatch.setattr(Pipeline, "calls", [], raising=False)
+    monkeypatch.setattr(Pipeline, "fail_at", "a", raising=False)
+    monkeypatch.setattr(Pipeline, "fail_at_user_error", None, raising=False)
+    code = cli.main(["train", "--preset", "tiny", "--output", str(config.output),
+                     "--train-topics", str(config.train_topics), "--dev-topics", str(config.dev_topics)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("versebert train: error: stage a failed: RuntimeError: crash")
 
 
 def test_changed_settings_redo_that_stage_and_everything_after(config):

@@ -28,6 +28,11 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from modeling_versebert.errors import UserError  # noqa: E402 (after the OpenMP setting)
+from modeling_versebert.training.config import (  # noqa: E402
+    add_mixed_precision_argument,
+    load_preset,
+    precision_overrides,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,13 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUTPUT_DIR")
     parser.add_argument("--cache-dir", help="cache for the tokenized corpus")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    add_mixed_precision_argument(parser)
     args = parser.parse_args(argv)
 
-    from modeling_versebert.training.config import load_preset
     from modeling_versebert.training.mlm import pretrain_from_preset
 
     try:
-        preset = load_preset(args.config, args.overrides)
+        preset = load_preset(args.config, [*args.overrides, *precision_overrides(args.mixed_precision)])
         model_dir = pretrain_from_preset(
             preset,
             output_dir=args.output_dir,

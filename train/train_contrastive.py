@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from modeling_versebert.errors import UserError
+from modeling_versebert.training.config import add_mixed_precision_argument, load_preset, precision_overrides
 
 STAGES = ("translation_pairs", "query_pairs")
 
@@ -47,13 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                         help="continue from the newest checkpoint in WORK_DIR (or from CHECKPOINT)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    add_mixed_precision_argument(parser)
     args = parser.parse_args(argv)
 
-    from modeling_versebert.training.config import load_preset
     from modeling_versebert.training.contrastive import load_stage_data, stage_config, train_stage
 
     try:
-        config = stage_config(args.stage, load_preset(args.config, args.overrides))
+        preset = load_preset(args.config, [*args.overrides, *precision_overrides(args.mixed_precision)])
+        config = stage_config(args.stage, preset)
         data = load_stage_data(config, dev_topics=args.dev_topics, train_topics=args.train_topics)
         result = train_stage(
             config, data, model=args.model, output=args.output, work_dir=args.work_dir, resume=args.resume

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..pipeline import DEFAULT_TOPICS_DIR
+from ..training.config import add_mixed_precision_argument, precision_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate all-MiniLM-L6-v2 beside our model (default: the preset's evaluation.include_peer; "
         "off for tiny, whose time budget cannot hold the ~6.5 minutes of embedding the Bible with it)",
     )
+    add_mixed_precision_argument(parser)
     parser.add_argument("--repo-id", help="Hub repository id written into the model card's usage snippets")
     parser.set_defaults(run=run)
 
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         train_topics=args.train_topics,
         dev_topics=args.dev_topics,
-        overrides=tuple(args.overrides),
+        overrides=(*args.overrides, *precision_overrides(args.mixed_precision)),
         init_from=args.init_from,
         include_peer=args.peer,
         repo_id=args.repo_id,

@@ -45,6 +45,11 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def check_mixed_precision(owner: str, value) -> None:
+    if value not in MIXED_PRECISIONS:
+        raise ValueError(f"{owner}.mixed_precision must be one of {MIXED_PRECISIONS}, got {value!r}")
+
+
 def _positive_int(owner: str, name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
@@ -223,8 +228,7 @@ class MlmConfig:
                 f"{owner}.mask_token_fraction + random_token_fraction must be <= 1, got "
                 f"{self.mask_token_fraction} + {self.random_token_fraction}"
             )
-        if self.mixed_precision not in MIXED_PRECISIONS:
-            raise ValueError(f"{owner}.mixed_precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}")
+        check_mixed_precision(owner, self.mixed_precision)
         for name in ("project_masked_only", "plot_curves"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
@@ -305,6 +309,8 @@ def from_mapping(cls: type, values: Mapping | None, where: str):
             value = float(value)
         elif isinstance(value, str) and _accepts(hint, float):
             value = _float_or_text(value)
+        elif isinstance(value, bool) and hint is str:  # YAML 1.1 reads an unquoted no/off as false
+            value = "yes" if value else "no"
         kwargs[name] = value
     try:
         return cls(**kwargs)
@@ -373,6 +379,26 @@ def preset_from_mapping(raw: Mapping[str, Any], *, name: str = "custom") -> Pres
     return Preset(name=name, raw=raw, **sections)
 
 
+def add_mixed_precision_argument(parser) -> None:
+    """``--mixed-precision`` for every training entry point; see :func:`precision_overrides`."""
+    parser.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISIONS,
+        help="precision of every training stage, over the preset's (auto: the launcher's --mixed_precision, "
+        "else bf16 where the hardware computes it natively, fp32 elsewhere)",
+    )
+
+
+def precision_overrides(mixed_precision: str | None) -> tuple[str, ...]:
+    """``--set`` overrides giving every training stage the command line's ``--mixed-precision``."""
+    if mixed_precision is None:
+        return ()
+    if mixed_precision not in MIXED_PRECISIONS:
+        raise UserError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISIONS)}, got {mixed_precision!r}")
+    keys = ("mlm", *(f"{section}.training" for section in STAGE_SECTIONS))
+    return tuple(f"{key}.mixed_precision={mixed_precision}" for key in keys)
+
+
 def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """A deep copy of ``raw`` with each ``a.b.c=value`` set (value parsed as YAML)."""
     import copy
@@ -403,9 +429,12 @@ __all__ = [
     "ModelShape",
     "Preset",
     "TokenizerSettings",
+    "add_mixed_precision_argument",
+    "check_mixed_precision",
     "apply_overrides",
     "available_presets",
     "from_mapping",
     "load_preset",
+    "precision_overrides",
     "preset_from_mapping",
 ]

@@ -31,11 +31,11 @@ from transformers import TrainerCallback
 
 from ..data.openbible import Judgments, load_judgments, topic_query_id, topic_verse_pairs, verse_doc_id
 from ..errors import UserError
-from .config import DEFAULT_TRANSLATIONS, MIXED_PRECISIONS, Preset, from_mapping
+from .config import DEFAULT_TRANSLATIONS, Preset, check_mixed_precision, from_mapping
 from .contrastive_probe import ContrastiveProbeEvaluator, ProbeConfig, build_probe, held_out_verse_ids
 from .memory import release_freed_memory
-from .mlm import resolve_mixed_precision
 from .pairs import PairSet, VerseTexts, duplicate_verse_groups, query_pairs, translation_pairs
+from .precision import resolve_mixed_precision, uses_cuda
 from .run_logging import RunLogger
 from .sentence_model import build_sentence_model, save_sentence_model
 
@@ -117,8 +117,7 @@ class ContrastiveTrainingConfig:
             raise ValueError(f"{owner}.weight_decay must be >= 0, got {self.weight_decay!r}")
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
             raise ValueError(f"{owner}.warmup must be a fraction of the steps in [0, 1), got {self.warmup!r}")
-        if self.mixed_precision not in MIXED_PRECISIONS:
-            raise ValueError(f"{owner}.mixed_precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}")
+        check_mixed_precision(owner, self.mixed_precision)
         if not isinstance(self.symmetric, bool):
             raise ValueError(f"{owner}.symmetric must be true or false, got {self.symmetric!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -451,6 +450,7 @@ def training_arguments(training: ContrastiveTrainingConfig, checkpoints: Path, p
         warmup_steps=float(training.warmup),
         bf16=precision == "bf16",
         fp16=precision == "fp16",
+        use_cpu=not uses_cuda(),  # transformers refuses bf16 on a CPU unless told it is one
         batch_sampler=pairs.batch_sampler(),
         eval_strategy="steps",
         eval_steps=training.eval_steps,
@@ -668,6 +668,7 @@ def train_stage(
                 "model": str(model),
                 "output": str(output),
                 "pairs": len(pairs),
+                "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
                 "selection_metric": source.selection_metric,
                 "best_checkpoint": trainer.state.best_model_checkpoint,
                 "before": before,

@@ -39,6 +39,7 @@ from .batching import LengthGroupedBatchSampler, PaddingCollator, TokenSequences
 from .config import MlmConfig, Preset
 from .masking import CheckpointableGenerator, mask_tokens
 from .memory import release_freed_memory
+from .precision import resolve_mixed_precision
 from .run_logging import RunLogger
 
 logger = logging.getLogger(__name__)
@@ -53,20 +54,7 @@ class NonFiniteLossError(UserError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Pure pieces: precision, weight-decay groups, schedule
-
-
-def resolve_mixed_precision(setting: str) -> str:
-    """accelerate's ``mixed_precision`` for a config value; ``auto`` is bf16 only where it is native."""
-    if setting != "auto":
-        return setting
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "no"
-    try:  # True with AVX512-BF16 or AMX; without them CPU bf16 matmuls are emulated and slow
-        native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native_bf16 = False
-    return "bf16" if native_bf16 else "no"
+# Pure pieces: weight-decay groups, schedule
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -651,6 +639,5 @@ __all__ = [
     "make_accelerator",
     "parameter_groups",
     "pretrain_from_preset",
-    "resolve_mixed_precision",
     "train_mlm",
 ]
