@@ -5,7 +5,7 @@ of real verses with the same masks:
 
 - ``plain``: ``BertForMaskedLM`` as a first script would run it: batches padded to ``max_length``,
   logits over the whole vocabulary at every position, fp32, ``torch.optim.AdamW`` defaults;
-- ``ours``: :class:`~modeling_versebert.training.mlm.MlmTrainer.train_batch` (length-grouped dynamic
+- ``ours``: :class:`~versebert.training.mlm.MlmTrainer.train_batch` (length-grouped dynamic
   padding, SDPA, vocabulary projection at masked positions only, fused AdamW, the preset's mixed
   precision; ``auto`` is fp32 on CPUs without native bf16);
 - ``ours_bf16`` or ``ours_fp32``: the same step in the precision ``auto`` did not pick, so every run
@@ -64,7 +64,7 @@ def update_peaks(peaks: dict[str, float]) -> None:
 
 def cpu_kind() -> str:
     """What this CPU does with bf16, the fact that decides ``mixed_precision: auto``."""
-    from modeling_versebert.training.precision import cpu_has_native_bf16
+    from versebert.training.precision import cpu_has_native_bf16
 
     return "native bf16 (AVX512-BF16 or AMX)" if cpu_has_native_bf16() else "no native bf16 (bf16 emulated)"
 
@@ -84,9 +84,9 @@ def load_corpus(args, vocab_size: int):
 
     if args.corpus:
         return datasets.load_from_disk(args.corpus)["train"]
-    from modeling_versebert.data.bible import load_verses
-    from modeling_versebert.data.mlm_corpus import build_mlm_corpus
-    from modeling_versebert.data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
+    from versebert.data.bible import load_verses
+    from versebert.data.mlm_corpus import build_mlm_corpus
+    from versebert.data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
 
     work = Path(args.work_dir)
     tokenizer_dir = work / "tokenizer"
@@ -119,9 +119,9 @@ def bench_preset(name: str, args, sequences, peaks: dict) -> dict:
     from transformers import BertConfig, BertForMaskedLM
 
     from modeling_versebert import VerseBertForMaskedLM
-    from modeling_versebert.training.batching import PaddingCollator
-    from modeling_versebert.training.config import load_preset
-    from modeling_versebert.training.mlm import MlmTrainer, config_for_tokenizer
+    from versebert.training.batching import PaddingCollator
+    from versebert.training.config import load_preset
+    from versebert.training.mlm import MlmTrainer, config_for_tokenizer
 
     preset = load_preset(name)
     shape, tokenizer = preset.model, MaskingTokenizer(args.vocab_size)
@@ -257,11 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="outputs/bench")
     args = parser.parse_args(argv)
 
-    from modeling_versebert.training.batching import TokenSequences
+    from versebert.training.batching import TokenSequences
 
     torch.set_num_threads(args.threads)
     sequences = TokenSequences.from_dataset(load_corpus(args, args.vocab_size))
-    from modeling_versebert.training.precision import hardware_precision
+    from versebert.training.precision import hardware_precision
 
     peaks: dict[str, float] = {}
     update_peaks(peaks)

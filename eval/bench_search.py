@@ -1,7 +1,7 @@
 """Verse search speed on this machine: query latency (BM25, dense, hybrid), index build cost, memory.
 
 Everything runs over a whole translation (WEB: 31k verses) with real OpenBible topics as queries,
-through :class:`~modeling_versebert.retrieval.VerseSearcher` (the path ``versebert search`` takes,
+through :class:`~versebert.retrieval.VerseSearcher` (the path ``versebert search`` takes,
 reference parsing and fusion included). Peers measured in the same run, so ratios survive a busy
 machine better than absolute figures:
 
@@ -40,10 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_versebert.data.openbible import load_judgments
-from modeling_versebert.errors import UserError
-from modeling_versebert.evaluation.harness import PEER_NAME, peer_model_dir
-from modeling_versebert.retrieval import (
+from versebert.data.openbible import load_judgments
+from versebert.errors import UserError
+from versebert.evaluation.harness import PEER_NAME, peer_model_dir
+from versebert.retrieval import (
     BM25Index,
     DenseEncoder,
     DenseIndex,
@@ -51,8 +51,8 @@ from modeling_versebert.retrieval import (
     VerseCorpus,
     VerseSearcher,
 )
-from modeling_versebert.retrieval.index import read_metadata
-from modeling_versebert.retrieval.topk import top_k
+from versebert.retrieval.index import read_metadata
+from versebert.retrieval.topk import top_k
 
 TARGETS_MS = {"bm25": 5.0, "hybrid": 20.0}
 DEFAULT_QUERIES = "/work/shared/data/openbible/topic-votes.dev.tsv"

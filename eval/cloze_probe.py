@@ -4,12 +4,12 @@ A thin wrapper around ``versebert evaluate cloze`` (same arguments)::
 
     python eval/cloze_probe.py --model runs/tiny/mlm -k 5 --output outputs/eval/cloze.json
 
-The logic lives in :mod:`modeling_versebert.evaluation.cloze`.
+The logic lives in :mod:`versebert.evaluation.cloze`.
 """
 
 import sys
 
-from modeling_versebert.cli import main
+from versebert.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["evaluate", "cloze", *sys.argv[1:]]))

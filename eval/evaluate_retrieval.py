@@ -6,12 +6,12 @@ A thin wrapper around ``versebert evaluate retrieval`` (same arguments), for run
         --translation WEB --model runs/tiny/model --index-cache cache/indexes --output outputs/eval
 
 Writes ``retrieval.json``, ``retrieval.md`` and ``retrieval.png`` to ``--output``; the logic lives in
-:mod:`modeling_versebert.evaluation.harness`.
+:mod:`versebert.evaluation.harness`.
 """
 
 import sys
 
-from modeling_versebert.cli import main
+from versebert.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["evaluate", "retrieval", *sys.argv[1:]]))

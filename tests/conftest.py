@@ -46,7 +46,7 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def tiny_tokenizer_dir(tmp_path_factory):
     """A WordPiece tokenizer trained on ``TINY_VERSES`` with the project's fixed special ids."""
-    from modeling_versebert.data.tokenizer import train_wordpiece_tokenizer
+    from versebert.data.tokenizer import train_wordpiece_tokenizer
 
     directory = tmp_path_factory.mktemp("tokenizer")
     train_wordpiece_tokenizer(TINY_VERSES * 5, vocab_size=200, output_dir=directory)

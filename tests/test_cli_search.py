@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from modeling_versebert.commands.search import format_hits
-from modeling_versebert.retrieval import SearchIndex, VerseSearcher
 from tests.test_retrieval_support import kjv_corpus, web_corpus
+from versebert.commands.search import format_hits
+from versebert.retrieval import SearchIndex, VerseSearcher
 
 
 def versebert(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run([sys.executable, "-m", "modeling_versebert.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "versebert.cli", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 
 
@@ -97,8 +97,8 @@ def test_a_bad_later_query_is_refused_before_anything_loads(tmp_path):
 
 
 def test_several_queries_share_one_searcher_and_answer_in_order(monkeypatch, capsys):
-    from modeling_versebert import cli
-    from modeling_versebert.commands import search
+    from versebert import cli
+    from versebert.commands import search
 
     loads = []
 

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from modeling_versebert.data.openbible import Judgments, RelevanceRule, topic_query_id, verse_doc_id
-from modeling_versebert.errors import UserError
-from modeling_versebert.training.contrastive import (
+from tests.test_remote_code import BLOCK_OUR_PACKAGE, run_without_our_package
+from versebert.data.openbible import Judgments, RelevanceRule, topic_query_id, verse_doc_id
+from versebert.errors import UserError
+from versebert.training.contrastive import (
     ContrastiveTrainingConfig,
     QueryPairsConfig,
     StageData,
@@ -36,9 +37,8 @@ from modeling_versebert.training.contrastive import (
     stage_evaluator,
     train_stage,
 )
-from modeling_versebert.training.contrastive_probe import ProbeConfig
-from modeling_versebert.training.sentence_model import build_sentence_model
-from tests.test_remote_code import BLOCK_OUR_PACKAGE, run_without_our_package
+from versebert.training.contrastive_probe import ProbeConfig
+from versebert.training.sentence_model import build_sentence_model
 
 WORDS = "lord god love heart faith hope grace peace sin light world spirit king son father shepherd".split()
 SYNONYMS = {"lord": "yahweh", "love": "charity", "heart": "mind", "king": "ruler", "son": "child"}
@@ -199,7 +199,7 @@ def test_stage_sections_are_read_from_a_preset_mapping():
 
 @pytest.mark.parametrize("name", ["tiny", "mini", "small", "small-minilm", "base"])
 def test_every_preset_has_both_stages(name):
-    from modeling_versebert.training.config import load_preset
+    from versebert.training.config import load_preset
 
     preset = load_preset(name)
     stage_a, stage_b = stage_config("translation_pairs", preset), stage_config("query_pairs", preset)
@@ -411,7 +411,7 @@ def _trainer_end(epoch, global_step, log_history=(), num_train_epochs=3, max_ste
     ],
 )
 def test_the_end_of_the_last_epoch_is_evaluated_and_saved_even_when_it_comes_early(epoch, step, history, expected):
-    from modeling_versebert.training.contrastive import EvaluateLastStep
+    from versebert.training.contrastive import EvaluateLastStep
 
     args, state, control = _trainer_end(epoch, step, history)
     EvaluateLastStep().on_epoch_end(args, state, control)
@@ -419,7 +419,7 @@ def test_the_end_of_the_last_epoch_is_evaluated_and_saved_even_when_it_comes_ear
 
 
 def test_the_last_step_is_evaluated_when_training_stops_at_max_steps():
-    from modeling_versebert.training.contrastive import EvaluateLastStep
+    from versebert.training.contrastive import EvaluateLastStep
 
     args, state, control = _trainer_end(1.25, 254, num_train_epochs=1.25, max_steps=254)
     EvaluateLastStep().on_step_end(args, state, control)

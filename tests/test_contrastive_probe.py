@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeling_versebert.training.contrastive_probe import (
+from versebert.training.contrastive_probe import (
     ProbeConfig,
     build_probe,
     held_out_verse_ids,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.training.sentence_model import (
+from versebert.errors import UserError
+from versebert.training.sentence_model import (
     build_sentence_model,
     save_sentence_model,
     with_trust_remote_code,

@@ -6,8 +6,8 @@ import importlib
 
 import pytest
 
-from modeling_versebert.data import bible
-from modeling_versebert.data.bible import (
+from versebert.data import bible
+from versebert.data.bible import (
     TRANSLATIONS,
     TranslationInfo,
     canonical_verse_ids,
@@ -19,7 +19,7 @@ from modeling_versebert.data.bible import (
     read_package,
     reference,
 )
-from modeling_versebert.errors import UserError
+from versebert.errors import UserError
 
 
 def test_reference_is_book_chapter_verse():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from modeling_versebert.data.cache import cache_dir, fingerprint, save_directory_atomically, write_text_atomically
+from versebert.data.cache import cache_dir, fingerprint, save_directory_atomically, write_text_atomically
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from modeling_versebert.data.bible import read_package
-from modeling_versebert.data.cleaning import (
+from versebert.data.bible import read_package
+from versebert.data.cleaning import (
     clean_text,
     drop_quotation_marks,
     normalize_dashes,

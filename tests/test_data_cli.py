@@ -6,17 +6,17 @@ import json
 import subprocess
 import sys
 
-from modeling_versebert import cli
-from modeling_versebert.commands.data import format_report, format_stats
-from modeling_versebert.data import bible
-from modeling_versebert.data.mlm_corpus import TokenLengthStats
-from modeling_versebert.data.tokenizer import load_tokenizer
-from modeling_versebert.data.validation import FlaggedVerse, TranslationReport, ValidationReport
+from versebert import cli
+from versebert.commands.data import format_report, format_stats
+from versebert.data import bible
+from versebert.data.mlm_corpus import TokenLengthStats
+from versebert.data.tokenizer import load_tokenizer
+from versebert.data.validation import FlaggedVerse, TranslationReport, ValidationReport
 
 
 def test_data_check_json_in_a_subprocess_on_two_translations():
     result = subprocess.run(
-        [sys.executable, "-m", "modeling_versebert.cli", "data", "check", "--translations", "kjv,WEB", "--json"],
+        [sys.executable, "-m", "versebert.cli", "data", "check", "--translations", "kjv,WEB", "--json"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from modeling_versebert.data import bible, mlm_corpus
-from modeling_versebert.data.bible import Verse, canonical_verse_ids, read_package
-from modeling_versebert.data.cleaning import clean_text
-from modeling_versebert.data.mlm_corpus import (
+from versebert.data import bible, mlm_corpus
+from versebert.data.bible import Verse, canonical_verse_ids, read_package
+from versebert.data.cleaning import clean_text
+from versebert.data.mlm_corpus import (
     CorpusRow,
     build_mlm_corpus,
     is_validation_verse,
     split_and_deduplicate,
     token_length_report,
 )
-from modeling_versebert.data.tokenizer import load_tokenizer
+from versebert.data.tokenizer import load_tokenizer
 
 RUTH, JONAH = 8, 32
 
@@ -127,7 +127,7 @@ def test_token_length_report_counts_truncation(monkeypatch, tiny_tokenizer_dir):
 
 @pytest.mark.slow
 def test_whole_bible_corpus_with_flagged_verses_excluded(tmp_path, tiny_tokenizer_dir):
-    from modeling_versebert.data.validation import default_report, flagged_verse_ids
+    from versebert.data.validation import default_report, flagged_verse_ids
 
     corpus = build_mlm_corpus(
         load_tokenizer(tiny_tokenizer_dir), ["KJV", "DAR"], max_length=128, seed=0, cache_dir=tmp_path

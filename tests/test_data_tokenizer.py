@@ -9,15 +9,15 @@ import textwrap
 
 import pytest
 
-from modeling_versebert.data.bible import read_package
-from modeling_versebert.data.cleaning import clean_text
-from modeling_versebert.data.tokenizer import (
+from versebert.data.bible import read_package
+from versebert.data.cleaning import clean_text
+from versebert.data.tokenizer import (
     SPECIAL_TOKENS,
     load_tokenizer,
     special_token_ids,
     train_wordpiece_tokenizer,
 )
-from modeling_versebert.errors import UserError
+from versebert.errors import UserError
 
 FIXED_IDS = {"pad_token_id": 0, "unk_token_id": 1, "cls_token_id": 2, "sep_token_id": 3, "mask_token_id": 4}
 

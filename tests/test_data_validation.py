@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from modeling_versebert.data.bible import read_package
-from modeling_versebert.data.cleaning import clean_text
-from modeling_versebert.data.validation import (
+from versebert.data.bible import read_package
+from versebert.data.cleaning import clean_text
+from versebert.data.validation import (
     REASONS,
     SHIFTED_FORWARD,
     Thresholds,
@@ -19,7 +19,7 @@ from modeling_versebert.data.validation import (
     flagged_verse_ids,
     validate_texts,
 )
-from modeling_versebert.errors import UserError
+from versebert.errors import UserError
 
 RUTH, JONAH, PHILIPPIANS, EZEKIEL, DEUTERONOMY = 8, 32, 50, 26, 5
 
@@ -113,7 +113,7 @@ def test_report_is_json_serialisable_and_round_trips(small_bible):
 def test_exclude_flagged_drops_them_and_logs_why(small_bible, caplog):
     shifted, moved = shift_chapters(small_bible["WEB"], {(RUTH, 2)})
     report = validate_texts({"KJV": small_bible["KJV"], "ASV": small_bible["ASV"], "SHIFTED": shifted})
-    with caplog.at_level(logging.INFO, logger="modeling_versebert.data.validation"):
+    with caplog.at_level(logging.INFO, logger="versebert.data.validation"):
         kept = exclude_flagged("shifted", shifted, report)
     assert set(kept) == set(shifted) - flagged_verse_ids(report, "SHIFTED")
     assert not set(kept) & moved - set(kept)

@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.evaluation.cloze import (
+from tests.test_retrieval_support import build_tokenizer
+from versebert.errors import UserError
+from versebert.evaluation.cloze import (
     ClozeItem,
     beam_candidates,
     load_items,
     mask_item,
     run_cloze,
 )
-from tests.test_retrieval_support import build_tokenizer
 
 TEXTS = {
     49002008: "For by grace you have been saved through faith.",
@@ -139,7 +139,7 @@ def test_bad_items_file_is_a_user_error(tmp_path):
 def test_default_items_occur_in_their_web_verses():
     import re
 
-    from modeling_versebert.retrieval import VerseCorpus
+    from versebert.retrieval import VerseCorpus
 
     translation, items = load_items()
     corpus = VerseCorpus.from_translation(translation)
@@ -148,8 +148,8 @@ def test_default_items_occur_in_their_web_verses():
 
 
 def test_a_partial_translation_probes_the_items_it_holds_and_names_the_rest(model, tokenizer, tmp_path, monkeypatch):
-    from modeling_versebert.evaluation import cloze
-    from modeling_versebert.retrieval import VerseCorpus
+    from versebert.evaluation import cloze
+    from versebert.retrieval import VerseCorpus
 
     model_dir = tmp_path / "mlm"
     model.save_pretrained(model_dir)

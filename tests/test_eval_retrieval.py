@@ -7,18 +7,18 @@ import math
 
 import pytest
 
-from modeling_versebert.data.openbible import Judgments, RelevanceRule
-from modeling_versebert.evaluation.harness import (
+from tests.test_retrieval_support import build_tiny_sentence_transformer, web_corpus
+from versebert.data.openbible import Judgments, RelevanceRule
+from versebert.evaluation.harness import (
     BASELINE,
     SUBSTRING,
     RetrievalEvalConfig,
     evaluate_retrieval,
     peer_model_dir,
 )
-from modeling_versebert.evaluation.metrics import compare, evaluate
-from modeling_versebert.evaluation.report import to_markdown, write_report
-from modeling_versebert.evaluation.substring import SubstringSearcher
-from tests.test_retrieval_support import build_tiny_sentence_transformer, web_corpus
+from versebert.evaluation.metrics import compare, evaluate
+from versebert.evaluation.report import to_markdown, write_report
+from versebert.evaluation.substring import SubstringSearcher
 
 DEV_FILE = "/work/shared/data/openbible/topic-votes.dev.tsv"
 

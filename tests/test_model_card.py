@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from modeling_versebert import VerseBertConfig
-from modeling_versebert.model_card import EvaluationRow, ModelCardFacts, render_model_card
+from versebert.orchestration.model_card import EvaluationRow, ModelCardFacts, render_model_card
 
 
 def facts(**overrides):
@@ -82,8 +82,8 @@ def test_a_warm_started_model_names_its_base_model_and_a_scratch_one_says_so():
 def test_stage_summary_reads_the_recorded_curve_as_before_to_after(tmp_path):
     import json
 
-    from modeling_versebert.model_card_facts import _stage_summary
-    from modeling_versebert.run_layout import RunLayout
+    from versebert.orchestration.model_card_facts import _stage_summary
+    from versebert.orchestration.run_layout import RunLayout
 
     (tmp_path / "model-run").mkdir()
     (tmp_path / "model-run" / "metrics.json").write_text(json.dumps({

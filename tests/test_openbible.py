@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from modeling_versebert.data.openbible import (
+from versebert.data.openbible import (
     RelevanceRule,
     TopicVotesFormatError,
     export_beir,
@@ -17,7 +17,7 @@ from modeling_versebert.data.openbible import (
     topic_query_id,
     topic_verse_pairs,
 )
-from modeling_versebert.errors import UserError
+from versebert.errors import UserError
 
 HEADER = "Topic\tStart Verse ID\tEnd Verse ID\tVotes\t#Generated 2016-04-04. CC-BY License: www.openbible.info/topics\n"
 DEV_FILE = "/work/shared/data/openbible/topic-votes.dev.tsv"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from modeling_versebert.training.pairs import (
+from versebert.training.pairs import (
     duplicate_verse_groups,
     query_pairs,
     translation_pairs,
 )
-from modeling_versebert.training.verse_batch_sampler import plan_batches
+from versebert.training.verse_batch_sampler import plan_batches
 
 JOHN_11_35 = 43011035
 MOSES = (2006010, 2006029, 2013001)  # "And the LORD spake unto Moses, saying," in the KJV

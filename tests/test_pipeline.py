@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.pipeline import Pipeline, PipelineConfig, Stage, StageFailed
+from versebert.errors import UserError
+from versebert.orchestration.pipeline import Pipeline, PipelineConfig, Stage, StageFailed
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "openbible"
 
@@ -85,7 +85,7 @@ def test_a_user_error_in_a_stage_keeps_its_message_and_names_the_stage(config):
 
 
 def test_the_command_line_prints_a_stage_crash_as_one_line(config, monkeypatch, capsys):
-    from modeling_versebert import cli
+    from versebert import cli
 
     monkeypatch.setattr(Pipeline, "stages", lambda self: [FakeStages._stage(self, "a")])
     monkeypatch.setattr(Pipeline, "settings", {"a": 1}, raising=False)

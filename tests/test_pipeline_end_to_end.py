@@ -49,7 +49,7 @@ MICRO = (
 def _only_three_books(monkeypatch, tmp_path):
     """Every loader reads verses through ``bible._verses``; keep three books there. The data cache
     goes to ``tmp_path`` so the user's cache never holds reports or corpora of this subset."""
-    from modeling_versebert.data import bible
+    from versebert.data import bible
 
     monkeypatch.setenv("VERSEBERT_CACHE", str(tmp_path / "cache"))
     whole = bible._verses
@@ -64,7 +64,7 @@ def _only_three_books(monkeypatch, tmp_path):
 def finished_run(tmp_path_factory):
     if not SHARED.is_dir():
         pytest.skip("../shared/data/openbible is not beside the repository")
-    from modeling_versebert.pipeline import Pipeline, PipelineConfig
+    from versebert.orchestration.pipeline import Pipeline, PipelineConfig
 
     tmp_path = tmp_path_factory.mktemp("pipeline")
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -118,7 +118,7 @@ def test_reports_and_curves_are_written_and_readable(finished_run):
 
 
 def test_the_search_index_answers_with_the_chosen_fusion_weights(finished_run):
-    from modeling_versebert.retrieval import SearchIndex, VerseSearcher
+    from versebert.retrieval import SearchIndex, VerseSearcher
 
     root, _, _ = finished_run
     fusion = json.loads((root / "model" / "versebert_fusion.json").read_text())

@@ -14,18 +14,18 @@ import json
 import pytest
 import torch
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.training import precision
-from modeling_versebert.training.config import load_preset, precision_overrides
-from modeling_versebert.training.contrastive import (
+from tests.test_contrastive import TOY_PROBE, mlm_checkpoint, tiny_training, toy_data  # noqa: F401 (fixtures)
+from tests.test_training_mlm import BASE, MODEL, corpus, reset_accelerate, tokenizer  # noqa: F401 (fixtures)
+from versebert.errors import UserError
+from versebert.training import precision
+from versebert.training.config import load_preset, precision_overrides
+from versebert.training.contrastive import (
     TranslationPairsConfig,
     stage_config,
     train_stage,
     training_arguments,
 )
-from modeling_versebert.training.mlm import train_mlm
-from tests.test_contrastive import TOY_PROBE, mlm_checkpoint, tiny_training, toy_data  # noqa: F401 (fixtures)
-from tests.test_training_mlm import BASE, MODEL, corpus, reset_accelerate, tokenizer  # noqa: F401 (fixtures)
+from versebert.training.mlm import train_mlm
 
 EXPECTED = {True: "bf16", False: "no"}
 
@@ -115,6 +115,6 @@ def test_a_contrastive_stage_takes_real_steps_in_the_precision_the_hardware_supp
 
 
 def config_pairs(config, data):
-    from modeling_versebert.training.contrastive import PAIR_SOURCES
+    from versebert.training.contrastive import PAIR_SOURCES
 
     return PAIR_SOURCES[type(config)].build(config, data)

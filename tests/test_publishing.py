@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from modeling_versebert import VerseBertForMaskedLM
-from modeling_versebert.errors import UserError
-from modeling_versebert.model_card import EvaluationRow, ModelCardFacts, write_model_card
-from modeling_versebert.publishing import push_run
-from modeling_versebert.run_layout import RunLayout
 from tests.test_remote_code import LOAD_WITHOUT_PACKAGE, run_without_our_package
+from versebert.errors import UserError
+from versebert.orchestration.model_card import EvaluationRow, ModelCardFacts, write_model_card
+from versebert.orchestration.publishing import push_run
+from versebert.orchestration.run_layout import RunLayout
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A saved checkpoint must load on a machine without our package, through remote code only.
 
-Loading runs in a subprocess whose import system refuses ``modeling_versebert``: a locally registered
+Loading runs in a subprocess whose import system refuses both of our packages (``modeling_versebert``
+and ``versebert``): a locally registered
 class would otherwise shadow the remote code and hide a broken ``auto_map`` or a missing file.
 """
 
@@ -27,7 +28,7 @@ BLOCK_OUR_PACKAGE = textwrap.dedent(
     class RefuseOurPackage:
         \"\"\"Make this interpreter a machine where `versebert` is not installed.\"\"\"
         def find_spec(self, name, path=None, target=None):
-            if name == "modeling_versebert" or name.startswith("modeling_versebert."):
+            if name.split(".")[0] in ("modeling_versebert", "versebert"):
                 raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
             return None
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.retrieval import Analyzer, BM25Config, BM25Index, normalize_archaic
 from tests.test_retrieval_support import KJV_VERSES, WEB_VERSES
+from versebert.errors import UserError
+from versebert.retrieval import Analyzer, BM25Config, BM25Index, normalize_archaic
 
 
 def kjv_index(config=None):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeling_versebert.retrieval import reciprocal_rank_fusion
-from modeling_versebert.retrieval.topk import top_k
+from versebert.retrieval import reciprocal_rank_fusion
+from versebert.retrieval.topk import top_k
 
 
 def test_rrf_scores_are_sums_of_reciprocal_ranks():

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeling_versebert.data.openbible import Judgments, RelevanceRule
-from modeling_versebert.errors import UserError
-from modeling_versebert.evaluation.fusion_tuning import choose_fusion_weights
-from modeling_versebert.evaluation.metrics import evaluate
-from modeling_versebert.retrieval import DenseEncoder, DenseIndex, SearchConfig, SearchIndex, VerseSearcher
-from modeling_versebert.retrieval.dense import model_fingerprint
-from modeling_versebert.retrieval.fusion_weights import FUSION_FILE, FusionWeights
 from tests.test_retrieval_support import build_tiny_sentence_transformer, web_corpus
+from versebert.data.openbible import Judgments, RelevanceRule
+from versebert.errors import UserError
+from versebert.evaluation.fusion_tuning import choose_fusion_weights
+from versebert.evaluation.metrics import evaluate
+from versebert.retrieval import DenseEncoder, DenseIndex, SearchConfig, SearchIndex, VerseSearcher
+from versebert.retrieval.dense import model_fingerprint
+from versebert.retrieval.fusion_weights import FUSION_FILE, FusionWeights
 
 # Topics whose words BM25 matches in the judged verse, so BM25 alone is perfect on them and a
 # random dense model can only dilute it.
@@ -106,7 +106,7 @@ def test_the_sweep_picks_the_weight_with_the_best_hybrid_ndcg(model_dir):
 
 
 def test_ties_go_to_the_weight_nearest_plain_rrf(model_dir, monkeypatch):
-    import modeling_versebert.evaluation.fusion_tuning as tuning
+    import versebert.evaluation.fusion_tuning as tuning
 
     monkeypatch.setattr(tuning, "evaluate", lambda *args, **kwargs: {"ndcg@10": 0.5})
     chosen = choose_fusion_weights(index_for(model_dir), judgments(), grid=(0.0, 0.5, 1.0, 2.0), depth=10)

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.retrieval import (
+from tests.test_retrieval_support import WEB_VERSES, build_tiny_sentence_transformer, kjv_corpus, web_corpus
+from versebert.errors import UserError
+from versebert.retrieval import (
     DenseEncoder,
     SearchConfig,
     SearchIndex,
@@ -18,7 +19,6 @@ from modeling_versebert.retrieval import (
     VerseSearcher,
     reference_verse_ids,
 )
-from tests.test_retrieval_support import WEB_VERSES, build_tiny_sentence_transformer, kjv_corpus, web_corpus
 
 
 @pytest.fixture(scope="module")

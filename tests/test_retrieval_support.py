@@ -77,19 +77,19 @@ def build_tiny_sentence_transformer(directory: Path, seed: int = 0) -> Path:
 
 
 def web_corpus():
-    from modeling_versebert.retrieval import VerseCorpus
+    from versebert.retrieval import VerseCorpus
 
     return VerseCorpus.from_texts("WEB", WEB_VERSES)
 
 
 def kjv_corpus():
-    from modeling_versebert.retrieval import VerseCorpus
+    from versebert.retrieval import VerseCorpus
 
     return VerseCorpus.from_texts("KJV", KJV_VERSES)
 
 
 def test_tiny_encoder_gives_unit_vectors_and_a_stable_fingerprint(tmp_path):
-    from modeling_versebert.retrieval import DenseEncoder
+    from versebert.retrieval import DenseEncoder
 
     first = build_tiny_sentence_transformer(tmp_path / "a", seed=0)
     again = build_tiny_sentence_transformer(tmp_path / "b", seed=0)

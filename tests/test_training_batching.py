@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from modeling_versebert.training.batching import LengthGroupedBatchSampler, PaddingCollator, TokenSequences
+from versebert.training.batching import LengthGroupedBatchSampler, PaddingCollator, TokenSequences
 
 
 def lengths(count=1000, seed=0):

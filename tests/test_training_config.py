@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.training.config import (
+from versebert.errors import UserError
+from versebert.training.config import (
     MlmConfig,
     ModelShape,
     available_presets,

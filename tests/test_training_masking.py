@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from modeling_versebert.training.masking import CheckpointableGenerator, mask_tokens
+from versebert.training.masking import CheckpointableGenerator, mask_tokens
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 SPECIAL_IDS = (PAD, UNK, CLS, SEP, MASK)

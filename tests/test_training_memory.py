@@ -5,7 +5,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from modeling_versebert.training.memory import release_freed_memory
+from versebert.training.memory import release_freed_memory
 
 
 def _rss_mb() -> float:

@@ -12,15 +12,15 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from modeling_versebert import VerseBertConfig, VerseBertForMaskedLM
-from modeling_versebert.training.config import MlmConfig
-from modeling_versebert.training.mlm import (
+from versebert.training.config import MlmConfig
+from versebert.training.mlm import (
     NonFiniteLossError,
     list_checkpoints,
     lr_multiplier,
     parameter_groups,
     train_mlm,
 )
-from modeling_versebert.training.run_logging import read_metrics
+from versebert.training.run_logging import read_metrics
 
 from .conftest import TINY_VERSES
 
@@ -335,8 +335,8 @@ import sys
 import datasets
 from transformers import AutoTokenizer
 from modeling_versebert import VerseBertConfig
-from modeling_versebert.training.config import MlmConfig
-from modeling_versebert.training.mlm import train_mlm
+from versebert.training.config import MlmConfig
+from versebert.training.mlm import train_mlm
 
 data, output, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
 config = MlmConfig(batch_size=8, epochs=2, learning_rate=3e-3, warmup=0.2, mixed_precision="no",
@@ -396,7 +396,7 @@ def test_two_cpu_processes_share_one_checkpoint_folder_a_correct_schedule_and_re
 def test_a_warm_started_run_begins_from_the_checkpoint_and_records_where_from(tmp_path, tokenizer, corpus):
     from transformers import BertConfig, BertModel
 
-    from modeling_versebert.training.warm_start import WarmStartSource
+    from versebert.training.warm_start import WarmStartSource
 
     shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
     BertModel(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=64, **shape)).save_pretrained(

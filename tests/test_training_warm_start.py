@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from modeling_versebert import VerseBertConfig, VerseBertForMaskedLM
-from modeling_versebert.errors import UserError
-from modeling_versebert.training.warm_start import (
+from versebert.errors import UserError
+from versebert.training.warm_start import (
     WarmStartSource,
     load_bert_checkpoint,
     resolve_warm_start,

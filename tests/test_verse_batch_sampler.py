@@ -8,7 +8,7 @@ import random
 import pytest
 from datasets import Dataset
 
-from modeling_versebert.training.verse_batch_sampler import (
+from versebert.training.verse_batch_sampler import (
     VerseAwareBatchSampler,
     VerseAwareBatchSamplerFactory,
     encode_row_keys,

@@ -2,7 +2,7 @@
 
 Usage::
 
-    accelerate launch train/pretrain_mlm.py --config train/configs/tiny.yaml --output-dir runs/tiny/mlm-run
+    accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run
     accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run --resume
     accelerate launch train/pretrain_mlm.py --config small --output-dir runs/minilm --init-from all-MiniLM-L6-v2
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 train/pretrain_mlm.py --config tiny ...
@@ -27,8 +27,8 @@ import sys
 # setting the variable yourself.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from modeling_versebert.errors import UserError  # noqa: E402 (after the OpenMP setting)
-from modeling_versebert.training.config import (  # noqa: E402
+from versebert.errors import UserError  # noqa: E402 (after the OpenMP setting)
+from versebert.training.config import (  # noqa: E402
     add_mixed_precision_argument,
     load_preset,
     precision_overrides,
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     add_mixed_precision_argument(parser)
     args = parser.parse_args(argv)
 
-    from modeling_versebert.training.mlm import pretrain_from_preset
+    from versebert.training.mlm import pretrain_from_preset
 
     try:
         preset = load_preset(args.config, [*args.overrides, *precision_overrides(args.mixed_precision)])

@@ -30,8 +30,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from modeling_versebert.errors import UserError
-from modeling_versebert.training.config import add_mixed_precision_argument, load_preset, precision_overrides
+from versebert.errors import UserError
+from versebert.training.config import add_mixed_precision_argument, load_preset, precision_overrides
 
 STAGES = ("translation_pairs", "query_pairs")
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     add_mixed_precision_argument(parser)
     args = parser.parse_args(argv)
 
-    from modeling_versebert.training.contrastive import load_stage_data, stage_config, train_stage
+    from versebert.training.contrastive import load_stage_data, stage_config, train_stage
 
     try:
         preset = load_preset(args.config, [*args.overrides, *precision_overrides(args.mixed_precision)])

@@ -3,7 +3,7 @@
 Every rule below was written against what the pythonbible translation packages (0.0.2) actually
 contain; the docstrings say where each defect occurs. :func:`clean_text` applies them in a fixed
 order (markup before brackets, brackets before spacing) and is what
-:func:`modeling_versebert.data.bible.load_verses` uses. ``raw_text`` keeps the original for
+:func:`versebert.data.bible.load_verses` uses. ``raw_text`` keeps the original for
 display, so cleaning may be aggressive about layout but must never drop or reorder words of
 scripture.
 """

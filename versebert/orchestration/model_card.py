@@ -59,7 +59,7 @@ class ModelCardFacts:
 
 
 def default_template() -> str:
-    return resources.files("modeling_versebert").joinpath("templates/model_card.md").read_text(encoding="utf-8")
+    return resources.files("versebert.orchestration").joinpath("templates/model_card.md").read_text(encoding="utf-8")
 
 
 def card_metadata(facts: ModelCardFacts) -> dict:

@@ -160,7 +160,7 @@ def build_mlm_corpus(
     Columns: ``verse_id``, ``translation``, ``text`` (cleaned), ``input_ids`` (``[CLS] … [SEP]``,
     at most ``max_length`` ids, unpadded, unmasked) and ``length`` (number of ids, for
     length-grouped batches). ``exclude_flagged`` leaves out the verses the alignment check
-    flagged (:func:`modeling_versebert.data.validation.exclude_flagged`): for MLM a misplaced
+    flagged (:func:`versebert.data.validation.exclude_flagged`): for MLM a misplaced
     verse is still English, but it would put the same verse id into both splits' texts.
 
     The result is cached under ``cache_dir`` (default: the ``mlm`` folder of the data cache),

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 from .run_layout import RunLayout
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class PipelineConfig:
                     "(www.openbible.info/topics) and pass the file's path"
                 )
         if self.init_from is not None:
-            from .training.warm_start import resolve_warm_start
+            from ..training.warm_start import resolve_warm_start
 
             object.__setattr__(self, "init_from", str(self.init_from))
             resolve_warm_start(self.init_from)  # a wrong path fails now, not after the data check
@@ -85,7 +85,7 @@ def _fingerprint(value: object) -> str:
 
 class Pipeline:
     def __init__(self, config: PipelineConfig):
-        from .training.config import load_preset
+        from ..training.config import load_preset
 
         self.config = config
         self.layout = RunLayout(config.output)
@@ -94,15 +94,15 @@ class Pipeline:
             self.preset.evaluation.include_peer if config.include_peer is None else config.include_peer
         )
         if config.init_from is None and self.preset.mlm.init_from is not None:
-            from .training.warm_start import resolve_warm_start
+            from ..training.warm_start import resolve_warm_start
 
             resolve_warm_start(self.preset.mlm.init_from)  # a wrong checkpoint fails before the data check
 
     # -- stage bodies ------------------------------------------------------------------------
 
     def data_check(self) -> None:
-        from .commands.data import format_report
-        from .data.validation import default_report
+        from ..commands.data import format_report
+        from ..data.validation import default_report
 
         # The same report `exclude_flagged` uses, so what is printed is exactly what training drops.
         report = default_report()
@@ -112,7 +112,7 @@ class Pipeline:
         print(f"flagged verses are excluded from training pairs; the full report is in {self.layout.data_report}")
 
     def mlm(self) -> None:
-        from .training.mlm import list_checkpoints, pretrain_from_preset
+        from ..training.mlm import list_checkpoints, pretrain_from_preset
 
         resume = bool(list_checkpoints(self.layout.mlm_run / "checkpoints"))
         pretrain_from_preset(
@@ -127,7 +127,7 @@ class Pipeline:
     def contrastive(self, stage: str, model: Path, output: Path) -> None:
         from transformers.trainer_utils import get_last_checkpoint
 
-        from .training.contrastive import default_work_dir, load_stage_data, stage_config, train_stage
+        from ..training.contrastive import default_work_dir, load_stage_data, stage_config, train_stage
 
         config = stage_config(stage, self.preset)
         data = load_stage_data(config, dev_topics=self.config.dev_topics, train_topics=self.config.train_topics)
@@ -144,11 +144,11 @@ class Pipeline:
     def search_index(self) -> None:
         """The final model's index over the display translation, for ``versebert search --index``, and
         the model's fusion weights chosen on the dev topics with it."""
-        from .data.cache import cache_dir
-        from .data.openbible import load_judgments
-        from .evaluation.fusion_tuning import choose_fusion_weights
-        from .evaluation.harness import model_search_index
-        from .retrieval import VerseCorpus
+        from ..data.cache import cache_dir
+        from ..data.openbible import load_judgments
+        from ..evaluation.fusion_tuning import choose_fusion_weights
+        from ..evaluation.harness import model_search_index
+        from ..retrieval import VerseCorpus
 
         corpus = VerseCorpus.from_translation(self.display_translation)
         # The evaluation's cache: the index built here is the one it ranks with.
@@ -161,10 +161,10 @@ class Pipeline:
         index.save(self.layout.index)
 
     def evaluation(self) -> None:
-        from .data.cache import cache_dir
-        from .evaluation.cloze import format_report, probe_checkpoint
-        from .evaluation.harness import RetrievalEvalConfig, evaluate_retrieval
-        from .evaluation.report import to_markdown, write_report
+        from ..data.cache import cache_dir
+        from ..evaluation.cloze import format_report, probe_checkpoint
+        from ..evaluation.harness import RetrievalEvalConfig, evaluate_retrieval
+        from ..evaluation.report import to_markdown, write_report
 
         report = evaluate_retrieval(
             RetrievalEvalConfig(
@@ -192,7 +192,7 @@ class Pipeline:
     # -- orchestration -----------------------------------------------------------------------
 
     def stages(self) -> list[Stage]:
-        from .training.contrastive import default_work_dir
+        from ..training.contrastive import default_work_dir
 
         raw, layout = self.preset.raw, self.layout
         return [

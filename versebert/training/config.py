@@ -94,7 +94,7 @@ class ModelShape:
 
     def to_config(self, *, vocab_size: int, **special_token_ids):
         """A VerseBertConfig of this shape; ``special_token_ids`` are e.g. ``pad_token_id=0``."""
-        from ..configuration_versebert import VerseBertConfig
+        from modeling_versebert import VerseBertConfig
 
         return VerseBertConfig(vocab_size=vocab_size, **dataclasses.asdict(self), **special_token_ids)
 
@@ -122,7 +122,7 @@ class DataSettings:
     """Which translations make up the MLM corpus, and the share of verses held out for validation.
 
     ``exclude_flagged`` leaves out verses the alignment check flagged; ``drop_quotes`` removes
-    quotation marks (see :func:`modeling_versebert.data.mlm_corpus.build_mlm_corpus`).
+    quotation marks (see :func:`versebert.data.mlm_corpus.build_mlm_corpus`).
 
     The split is by verse (every translation of a validation verse is held out), so validation loss
     is not flattered by a memorised parallel verse.

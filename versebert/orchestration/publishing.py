@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from .errors import UserError, require
+from ..errors import UserError, require
 from .run_layout import RunLayout
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Equal-weight RRF assumes both rankings are about as good. A weak dense model then drags the fusion
 below BM25 alone (the tiny preset: hybrid NDCG@10 0.072 against BM25's 0.095 on the dev topics), and
 a strong one deserves more than half the say. So the pipeline measures hybrid NDCG@10 for a grid of
-dense weights (BM25's weight fixed at 1; see :mod:`modeling_versebert.evaluation.fusion_tuning`) and
+dense weights (BM25's weight fixed at 1; see :mod:`versebert.evaluation.fusion_tuning`) and
 writes the best into the model directory, where :class:`~.searcher.VerseSearcher` finds it. The
 grid holds 0 (BM25 alone), so on the topics it was chosen on the fusion is never worse than BM25.
 

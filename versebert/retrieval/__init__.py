@@ -2,7 +2,7 @@
 
 Quick start::
 
-    from modeling_versebert.retrieval import SearchIndex, VerseCorpus, VerseSearcher
+    from versebert.retrieval import SearchIndex, VerseCorpus, VerseSearcher
 
     index = SearchIndex.build([VerseCorpus.from_translation("WEB")])   # add DenseEncoder(dir) for hybrid
     for hit in VerseSearcher(index).search("give you a new heart", k=5):

@@ -39,7 +39,7 @@ class VerseCorpus:
 
     @classmethod
     def from_translation(cls, code: str) -> VerseCorpus:
-        """Load a translation with :func:`modeling_versebert.data.bible.load_translation` (cleaned)."""
+        """Load a translation with :func:`versebert.data.bible.load_translation` (cleaned)."""
         from ..data.bible import load_translation
 
         dataset = load_translation(code)

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..publishing import push_run
+    from ..orchestration.publishing import push_run
 
     url = push_run(args.run_dir, args.repo_id, token=args.token, private=args.private or None)
     print(f"pushed {args.run_dir} to {args.repo_id}: {url}")

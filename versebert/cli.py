@@ -1,6 +1,6 @@
 """The ``versebert`` command line.
 
-Each subcommand lives in ``modeling_versebert/commands/<name>.py`` and exposes
+Each subcommand lives in ``versebert/commands/<name>.py`` and exposes
 ``register(subparsers)``; command modules import their heavy dependencies only when run, so
 ``versebert --help`` stays fast and works without the optional extras.
 """
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="versebert", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"modeling_versebert.commands.{name}").register(subparsers)
+        importlib.import_module(f"versebert.commands.{name}").register(subparsers)
     return parser
 
 

@@ -16,7 +16,7 @@ Moses"`` is Leviticus 6:1). :func:`load_verses` therefore uses a package's offse
 every one of them lands on its own verse number, and otherwise re-segments the text by its
 verse numbers; both paths then honour the ``\\chapter:verse\\`` references. Texts whose id is
 still wrong after that (Darby numbers Deuteronomy 29 and Numbers 30 the Hebrew way, one verse
-off) are the job of :mod:`modeling_versebert.data.validation`.
+off) are the job of :mod:`versebert.data.validation`.
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def load_translation(code: str, *, clean: bool = True, drop_quotes: bool = False
     Columns: ``verse_id`` (int, ``bbcccvvv``), ``book`` ("John"), ``chapter``, ``verse``,
     ``translation`` (upper-case code, "WEB"), ``text`` (cleaned unless ``clean=False``) and
     ``raw_text`` (the package's text, for display). ``code`` is case-insensitive; an unknown or
-    uninstalled translation raises :class:`~modeling_versebert.errors.UserError`.
+    uninstalled translation raises :class:`~versebert.errors.UserError`.
     """
     verses = load_verses(code, clean=clean, drop_quotes=drop_quotes)
     columns = {field.name: [getattr(verse, field.name) for verse in verses] for field in dataclasses.fields(Verse)}

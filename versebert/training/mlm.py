@@ -512,7 +512,7 @@ def train_mlm(
     ``model_config`` is a VerseBertConfig for the shape (its vocabulary size and special ids are
     replaced by the tokenizer's). ``dataset`` maps ``train`` (and optionally ``validation``) to
     ``datasets.Dataset``s with an ``input_ids`` column of unpadded, unmasked ``[CLS] … [SEP]``
-    sequences, as built by :func:`modeling_versebert.data.mlm_corpus.build_mlm_corpus`.
+    sequences, as built by :func:`versebert.data.mlm_corpus.build_mlm_corpus`.
     ``output_dir`` receives ``checkpoints/``, ``logs/`` (JSONL + TensorBoard) and ``curves.png``;
     the model goes to ``model_dir`` (default ``output_dir/model``). ``init_from`` (default
     ``config.init_from``) warm-starts from a BERT checkpoint (a directory or a name
@@ -522,7 +522,8 @@ def train_mlm(
     """
     from accelerate.utils import set_seed
 
-    from ..modeling_versebert import VerseBertForMaskedLM
+    from modeling_versebert import VerseBertForMaskedLM
+
     from .warm_start import resolve_warm_start, warm_start
 
     init_from = init_from if init_from is not None else config.init_from

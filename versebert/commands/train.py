@@ -2,7 +2,7 @@
 
 data check → tokenizer + MLM pre-training → stage A (translation pairs) → stage B (query pairs) →
 evaluation → model card. Stages already done with the same settings are skipped. For several
-processes or GPUs: ``accelerate launch -m modeling_versebert.cli train ...``.
+processes or GPUs: ``accelerate launch -m versebert.cli train ...``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pipeline import DEFAULT_TOPICS_DIR
+from ..orchestration.pipeline import DEFAULT_TOPICS_DIR
 from ..training.config import add_mixed_precision_argument, precision_overrides
 
 
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import Pipeline, PipelineConfig
+    from ..orchestration.pipeline import Pipeline, PipelineConfig
 
     config = PipelineConfig(
         preset=args.preset,

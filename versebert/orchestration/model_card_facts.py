@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from .errors import UserError
+from ..errors import UserError
+from ..training.warm_start import WarmStartSource
 from .model_card import METRIC_NAMES, EvaluationRow, ModelCardFacts
 from .run_layout import RunLayout
-from .training.warm_start import WarmStartSource
 
 MLM_SUMMARY_FIELDS = (
     "batch_size",
@@ -66,7 +66,7 @@ def _stage_summary(layout: RunLayout, name: str, settings: dict, fields: tuple[s
 
 
 def _fusion_summary(layout: RunLayout) -> dict[str, object]:
-    from .retrieval.fusion_weights import FusionWeights
+    from ..retrieval.fusion_weights import FusionWeights
 
     weights = FusionWeights.load(layout.model)
     if weights is None:
