@@ -106,7 +106,7 @@ def test_several_queries_share_one_searcher_and_answer_in_order(monkeypatch, cap
         loads.append(args)
         return VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False))
 
-    monkeypatch.setattr(search, "_searcher", small_searcher)
+    monkeypatch.setattr(search, "build_searcher", small_searcher)
     assert cli.main(["search", "charity suffereth long", "John 3:16", "-k", "1", "--json"]) == 0
     answers = json.loads(capsys.readouterr().out)
     assert len(loads) == 1
@@ -118,3 +118,9 @@ def test_several_queries_share_one_searcher_and_answer_in_order(monkeypatch, cap
     blocks = capsys.readouterr().out.strip().split("\n\n")
     assert [block.splitlines()[0] for block in blocks] == ["query: charity suffereth long", "query: John 3:16"]
     assert "1 Corinthians 13:4" in blocks[0] and "John 3:16" in blocks[1]
+
+
+@pytest.mark.parametrize("k", ["0", "-3", "1001"])
+def test_a_number_of_results_out_of_range_is_refused_before_loading(k, tmp_path):
+    result = versebert("search", "new heart", "-k", k, "--index", str(tmp_path / "nope"))
+    assert_user_error(result, "from 1 to 1,000")

@@ -55,13 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
-    from ..retrieval.searcher import validate_query
+    from ..retrieval.searcher import validate_k, validate_query
 
     queries = [validate_query(query) for query in args.queries]  # cheap checks first: no loading for a refused query
-    if args.k < 1:
-        raise UserError(f"-k must be a positive number of results, got {args.k}")
-    searcher = _searcher(args)
+    validate_k(args.k)
+    searcher = build_searcher(args)
     results = [(query, searcher.search(query, args.k)) for query in queries]
     if args.json:
         answers = [{
@@ -79,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _searcher(args: argparse.Namespace):
+def build_searcher(args: argparse.Namespace):
+    """The searcher ``--index``, ``--model``, ``--translation`` and ``--display`` describe (also ``serve``'s)."""
     from ..errors import UserError
     from ..retrieval import DenseEncoder, SearchIndex, VerseCorpus, VerseSearcher
     from ..retrieval.dense import check_model_dir

@@ -19,6 +19,7 @@ from .index import SearchIndex
 from .references import reference_verse_ids
 
 MAX_QUERY_CHARS = 1000  # a long verse is ~550 characters; pasting one to find parallels still works
+MAX_RESULTS = 1000  # more hits than anyone reads; bounds the work one request can ask for
 DEFAULT_DISPLAY = "WEB"
 RETRIEVERS = ("bm25", "dense")
 Retrieved = list[tuple[str, str, list[tuple[int, float]]]]  # (retriever, translation, ranking) per query
@@ -102,6 +103,13 @@ def validate_query(query: object, max_chars: int = MAX_QUERY_CHARS) -> str:
         raise UserError(f"query is {len(query):,} characters long; the limit is {max_chars:,} "
                         f"(search with a phrase or a verse, not a whole passage)")
     return query
+
+
+def validate_k(k: object, max_results: int = MAX_RESULTS) -> int:
+    """The number of hits asked for, or a :class:`UserError` when it is not in ``1..max_results``."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_results:
+        raise UserError(f"-k must be a number of results from 1 to {max_results:,}, got {k!r}")
+    return k
 
 
 class VerseSearcher:
