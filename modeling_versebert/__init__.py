@@ -1,47 +1,22 @@
 """VerseBERT: a pre-LN, sinusoidal-position BERT encoder for scripture search.
 
-Importing the package registers the config and every head with the matching ``Auto*`` classes, so
+This package is what a checkpoint carries: the config, the model and its heads. Importing it
+registers the config and every head named in :data:`AUTO_MAP` with the matching ``Auto*`` class, so
 ``AutoModel.from_pretrained(dir)`` works locally without ``trust_remote_code``. Saved checkpoints
-also carry the model code and a full ``auto_map`` for machines without this package.
+also carry the model code and the full ``auto_map`` for machines without this package. Adding a
+head: write its class in ``modeling_versebert.py`` (and its ``__all__``) and name it in ``AUTO_MAP``.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForMaskedLM,
-    AutoModelForPreTraining,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-)
+import transformers
 
-from .configuration_versebert import VerseBertConfig
-from .modeling_versebert import (
-    VerseBertForMaskedLM,
-    VerseBertForPreTraining,
-    VerseBertForSequenceClassification,
-    VerseBertForTokenClassification,
-    VerseBertModel,
-    VerseBertPreTrainedModel,
-    sinusoidal_positions,
-)
+from . import modeling_versebert as _modeling
+from .configuration_versebert import AUTO_MAP, VerseBertConfig
+from .modeling_versebert import *  # noqa: F403 (the heads and helpers of its __all__)
 
-AutoConfig.register(VerseBertConfig.model_type, VerseBertConfig, exist_ok=True)
-for _auto_class, _model_class in (
-    (AutoModel, VerseBertModel),
-    (AutoModelForMaskedLM, VerseBertForMaskedLM),
-    (AutoModelForPreTraining, VerseBertForPreTraining),
-    (AutoModelForSequenceClassification, VerseBertForSequenceClassification),
-    (AutoModelForTokenClassification, VerseBertForTokenClassification),
-):
-    _auto_class.register(VerseBertConfig, _model_class, exist_ok=True)
+transformers.AutoConfig.register(VerseBertConfig.model_type, VerseBertConfig, exist_ok=True)
+for _auto_class, _target in AUTO_MAP.items():
+    if _auto_class != "AutoConfig":
+        _model_class = getattr(_modeling, _target.rpartition(".")[2])
+        getattr(transformers, _auto_class).register(VerseBertConfig, _model_class, exist_ok=True)
 
-__all__ = [
-    "VerseBertConfig",
-    "VerseBertForMaskedLM",
-    "VerseBertForPreTraining",
-    "VerseBertForSequenceClassification",
-    "VerseBertForTokenClassification",
-    "VerseBertModel",
-    "VerseBertPreTrainedModel",
-    "sinusoidal_positions",
-]
+__all__ = ["AUTO_MAP", "VerseBertConfig", *_modeling.__all__]

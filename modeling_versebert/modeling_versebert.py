@@ -30,6 +30,19 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from .configuration_versebert import VerseBertConfig
 
 
+def _check_values(tensor: torch.Tensor, training: bool) -> bool:
+    """Whether to check the values of ``tensor`` (ids in range): a check reads them on the host.
+
+    Skipped while a graph is captured (``torch.compile``, ``torch.export``, tracing), where a
+    data-dependent branch breaks the graph, and in training on an accelerator, where it would cost a
+    device-to-host sync every step. Inference and anything on the CPU keep the clear message.
+    """
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)()
+    if torch.compiler.is_compiling() or exporting or torch.jit.is_tracing():
+        return False
+    return tensor.device.type == "cpu" or not training
+
+
 def sinusoidal_positions(num_positions: int, dim: int) -> torch.Tensor:
     """The fixed position table of Vaswani et al. (2017), in float32: sin on even, cos on odd dims.
 
@@ -251,7 +264,9 @@ class VerseBertModel(VerseBertPreTrainedModel):
         if input_ids is not None:
             if input_ids.dim() != 2:
                 raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}.")
-            if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+            if input_ids.numel() and _check_values(input_ids, self.training) and (
+                input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size
+            ):
                 raise ValueError(
                     f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): "
                     f"min {int(input_ids.min())}, max {int(input_ids.max())}. "
@@ -268,7 +283,11 @@ class VerseBertModel(VerseBertPreTrainedModel):
             if tensor is not None and tensor.dim() == 2 and tuple(tensor.shape) != tuple(shape):
                 raise ValueError(f"{name} has shape {tuple(tensor.shape)} but the input has {tuple(shape)}.")
         if token_type_ids is not None and self.config.type_vocab_size > 0:
-            if token_type_ids.numel() and token_type_ids.max() >= self.config.type_vocab_size:
+            if (
+                token_type_ids.numel()
+                and _check_values(token_type_ids, self.training)
+                and token_type_ids.max() >= self.config.type_vocab_size
+            ):
                 raise ValueError(
                     f"token_type_ids must be < type_vocab_size={self.config.type_vocab_size}, "
                     f"got {int(token_type_ids.max())}."
@@ -297,7 +316,6 @@ class VerseBertModel(VerseBertPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        kwargs = {key: value for key, value in kwargs.items() if key not in ("position_ids",)}
         self._check_inputs(input_ids, attention_mask, token_type_ids, inputs_embeds, output_attentions)
 
         hidden_states = self.embeddings(input_ids, token_type_ids, inputs_embeds)

@@ -20,6 +20,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from tests.test_remote_code import BLOCK_OUR_PACKAGE, run_without_our_package
+from versebert.conventions import work_dir_for
 from versebert.data.openbible import Judgments, RelevanceRule, topic_query_id, verse_doc_id
 from versebert.errors import UserError
 from versebert.training.contrastive import (
@@ -28,7 +29,6 @@ from versebert.training.contrastive import (
     StageData,
     TranslationPairsConfig,
     curve_tag,
-    default_work_dir,
     dev_evaluator,
     graded_information_retrieval_evaluator,
     make_loss,
@@ -179,22 +179,30 @@ def test_configs_name_the_bad_field():
         QueryPairsConfig(max_per_topic=0)
 
 
+def typed_preset(sections):
+    """A preset with a tiny model section and the given stage sections, as a YAML file would give them."""
+    from versebert.training.config import preset_from_mapping
+
+    shape = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    return preset_from_mapping({"model": shape, **sections})
+
+
 def test_stage_sections_are_read_from_a_preset_mapping():
     preset = {
         "translation_pairs": {"translations": ["kjv", "bbe"], "probe": {"target": "WEB", "held_out_per_mille": 50},
                               "training": {"batch_size": 32, "scale": 20}},
         "query_pairs": {"min_votes": 20},
     }
-    stage_a = stage_config("translation_pairs", preset)
+    stage_a = stage_config("translation_pairs", typed_preset(preset))
     assert stage_a.translations == ("KJV", "BBE") and stage_a.training.batch_size == 32
-    stage_b = stage_config("query_pairs", preset)
+    stage_b = stage_config("query_pairs", typed_preset(preset))
     assert stage_b.probe == stage_a.probe and stage_b.probe.held_out_per_mille == 50
     assert stage_b.min_votes == 20 and stage_b.translations == ("WEB",)
     with pytest.raises(UserError, match="translation_pairs.training.batchsize"):
-        stage_config("translation_pairs", {"translation_pairs": {"training": {"batchsize": 8}}})
+        stage_config("translation_pairs", typed_preset({"translation_pairs": {"training": {"batchsize": 8}}}))
     preset["query_pairs"]["probe"] = {"target": "BBE"}
     with pytest.raises(UserError, match="query_pairs.probe is not a setting"):
-        stage_config("query_pairs", preset)
+        stage_config("query_pairs", typed_preset(preset))
 
 
 @pytest.mark.parametrize("name", ["tiny", "mini", "small", "small-minilm", "base"])
@@ -281,8 +289,8 @@ def copy_of_stage_a(stage_a, directory, **after):
     shutil.copytree(stage_a.model_dir, model)
     record = json.loads((stage_a.work_dir / "metrics.json").read_text())
     record["after"] |= after
-    default_work_dir(model).mkdir()
-    (default_work_dir(model) / "metrics.json").write_text(json.dumps(record))
+    work_dir_for(model).mkdir()
+    (work_dir_for(model) / "metrics.json").write_text(json.dumps(record))
     return model
 
 

@@ -389,6 +389,42 @@ def test_auto_classes_resolve_to_versebert(tiny_config):
     assert isinstance(AutoModelForMaskedLM.from_config(tiny_config), VerseBertForMaskedLM)
 
 
+def test_every_head_of_the_model_file_is_registered_and_mapped(tiny_config):
+    import transformers
+
+    import modeling_versebert
+    from modeling_versebert import AUTO_MAP
+    from modeling_versebert import modeling_versebert as modeling
+
+    heads = {name for name in modeling.__all__ if name.startswith("VerseBertFor")} | {"VerseBertModel"}
+    mapped = {target.rpartition(".")[2] for auto, target in AUTO_MAP.items() if auto != "AutoConfig"}
+    assert heads == mapped, "a head missing from AUTO_MAP would not load through Auto classes or remote code"
+    for auto_name, target in AUTO_MAP.items():
+        if auto_name != "AutoConfig":
+            model = getattr(transformers, auto_name).from_config(tiny_config)
+            assert type(model).__name__ == target.rpartition(".")[2]
+            assert hasattr(modeling_versebert, type(model).__name__)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_torch_export_of_the_encoder_matches_eager(tiny_config, implementation):
+    model = build(VerseBertModel, tiny_config, implementation)
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    ids = random_ids(2, 7)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    exported = torch.export.export(Encoder(model), (ids, mask))
+    torch.testing.assert_close(exported.module()(ids, mask), Encoder(model)(ids, mask))
+
+
 # 11. Bad input --------------------------------------------------------------------------------------
 
 
@@ -400,6 +436,9 @@ def test_too_long_input_is_rejected_with_a_clear_message(tiny_config):
 
 def test_out_of_vocabulary_ids_are_rejected(tiny_config):
     model = build(VerseBertModel, tiny_config)
+    with pytest.raises(ValueError, match="another tokenizer"):
+        model(torch.tensor([[5, 150]]))
+    model.train()  # on the CPU the check costs nothing, so training keeps it too
     with pytest.raises(ValueError, match="another tokenizer"):
         model(torch.tensor([[5, 150]]))
 

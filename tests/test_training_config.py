@@ -8,6 +8,7 @@ from versebert.errors import UserError
 from versebert.training.config import (
     MlmConfig,
     ModelShape,
+    TranslationPairsConfig,
     available_presets,
     load_preset,
     preset_from_mapping,
@@ -39,13 +40,13 @@ def test_the_warm_start_preset_has_the_shape_of_its_checkpoint():
         assert getattr(preset.model, name) == checkpoint[name], name
 
 
-def test_presets_are_found_through_the_train_configs_symlink():
+def test_presets_ship_inside_the_package():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    assert (root / "train" / "configs").is_symlink()
+    assert not (root / "train" / "configs").exists(), "presets have one home: versebert/training/presets"
     assert set(available_presets()) >= set(SHAPES)
-    assert load_preset(root / "train" / "configs" / "tiny.yaml").name == "tiny"
+    assert load_preset(root / "versebert" / "training" / "presets" / "tiny.yaml").name == "tiny"
 
 
 def test_overrides_apply_dotted_settings_with_yaml_values():
@@ -80,15 +81,30 @@ def test_bad_values_are_refused_naming_the_field(override, field):
     assert field in str(error.value)
 
 
-def test_stage_sections_are_kept_as_written_for_their_own_parsers():
+def test_stage_sections_are_typed_like_every_other_section():
     preset = preset_from_mapping(
         {
             "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
             "translation_pairs": {"pairs_per_verse": 3},
         }
     )
-    assert preset.raw["translation_pairs"] == {"pairs_per_verse": 3}
+    assert preset.translation_pairs == TranslationPairsConfig(pairs_per_verse=3)
+    assert preset.query_pairs.probe == preset.translation_pairs.probe
     assert preset.mlm == MlmConfig()
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("query_pairs.training.bogus=1", "query_pairs.training.bogus"),
+        ("translation_pairs.training.learning_rate=-1", "translation_pairs.training.learning_rate"),
+        ("query_pairs.max_per_topic=0", "query_pairs.max_per_topic"),
+    ],
+)
+def test_every_stage_section_is_validated_when_the_preset_loads(override, field):
+    with pytest.raises(UserError) as error:
+        load_preset("tiny", [override])
+    assert field in str(error.value)
 
 
 def test_settings_validate_when_built_in_python_too():

@@ -30,6 +30,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from versebert.conventions import PROBE_ACCURACY, dev_metric
 from versebert.errors import UserError
 from versebert.training.config import add_mixed_precision_argument, load_preset, precision_overrides
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_contrastive: error: {error}", file=sys.stderr)
         return 2
     if result.after:  # the main process
-        for name in ("probe_accuracy", "dev_cosine_ndcg@10"):
+        for name in (PROBE_ACCURACY, dev_metric("ndcg@10")):
             print(f"{name}: {result.before[name]:.4f} before, {result.after[name]:.4f} after")
         print(f"saved the SentenceTransformer to {result.model_dir} (run records in {result.work_dir})")
     return 0

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--peer",
         action=argparse.BooleanOptionalAction,
         help="evaluate all-MiniLM-L6-v2 beside our model (default: the preset's evaluation.include_peer; "
-        "off for tiny, whose time budget cannot hold the ~6.5 minutes of embedding the Bible with it)",
+        "off for tiny, whose time budget cannot hold the peer's first embedding of the Bible)",
     )
     add_mixed_precision_argument(parser)
     parser.add_argument("--repo-id", help="Hub repository id written into the model card's usage snippets")

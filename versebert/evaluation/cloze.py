@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
+from ..conventions import DEFAULT_TRANSLATION
 from ..errors import UserError
 
 DEFAULT_ITEMS = "cloze_items.json"
@@ -73,7 +74,7 @@ def load_items(path: str | Path | None = None) -> tuple[str, list[ClozeItem]]:
     try:
         data = json.loads(raw)
         items = [ClozeItem(int(item["verse_id"]), str(item["word"])) for item in data["items"]]
-        translation = str(data.get("translation", "WEB"))
+        translation = str(data.get("translation", DEFAULT_TRANSLATION))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise UserError(
             f"{source}: expected {{'translation': 'WEB', 'items': [{{'verse_id': 43003016, 'word': 'loved'}}, ...]}} "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from ..conventions import METRICS_FILE, PROBE_ACCURACY, dev_metric, work_dir_for
 from ..errors import UserError
 from ..training.warm_start import WarmStartSource
 from .model_card import METRIC_NAMES, EvaluationRow, ModelCardFacts
@@ -41,16 +43,16 @@ def evaluation_rows(report: dict, our_model: str) -> list[EvaluationRow]:
 
 # The in-training evaluator's numbers a reader of the card wants from a stage, by their metrics.json keys.
 STAGE_CURVE_METRICS = {
-    "probe_accuracy": "translation probe accuracy",
-    "dev_cosine_ndcg@10": "dev NDCG@10",
-    "dev_cosine_mrr@10": "dev MRR@10",
-    "dev_cosine_recall@100": "dev Recall@100",
+    PROBE_ACCURACY: "translation probe accuracy",
+    dev_metric("ndcg@10"): "dev NDCG@10",
+    dev_metric("mrr@10"): "dev MRR@10",
+    dev_metric("recall@100"): "dev Recall@100",
 }
 
 
 def _stage_summary(layout: RunLayout, name: str, settings: dict, fields: tuple[str, ...]) -> dict[str, object]:
     summary = {key: settings[key] for key in fields if settings.get(key) is not None}
-    metrics_path = layout.root / f"{name}-run" / "metrics.json"
+    metrics_path = work_dir_for(layout.root / name) / METRICS_FILE
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
         summary["pairs"] = metrics.get("pairs")
@@ -86,8 +88,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
     our_model = next(
         (s["model"] for s in report["systems"] if s["kind"] == "dense" and s["model"] != "all-MiniLM-L6-v2"), None
     )
-    raw = preset.raw
-    mlm = raw.get("mlm", {})
+    mlm = dataclasses.asdict(preset.mlm)
     warm_start = WarmStartSource.load(layout.mlm)
     return ModelCardFacts(
         model_name=model_name,
@@ -108,16 +109,18 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
             "Stage A: same verse in two translations (MultipleNegativesRankingLoss, verse-aware batches)": (
                 _stage_summary(
                     layout,
+                    layout,
                     layout.translation_pairs.name,
-                    raw.get("translation_pairs", {}).get("training", {}),
+                    dataclasses.asdict(preset.translation_pairs.training),
                     CONTRASTIVE_SUMMARY_FIELDS,
                 )
             ),
             "Stage B: OpenBible train topic → verse (MultipleNegativesRankingLoss, best by dev NDCG@10)": (
                 _stage_summary(
                     layout,
+                    layout,
                     layout.model.name,
-                    raw.get("query_pairs", {}).get("training", {}),
+                    dataclasses.asdict(preset.query_pairs.training),
                     CONTRASTIVE_SUMMARY_FIELDS,
                 )
             ),

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..conventions import work_dir_for
 from ..errors import UserError
 from .run_layout import RunLayout
 
@@ -80,7 +81,18 @@ class PipelineReport:
 
 
 def _fingerprint(value: object) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(_plain(value), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _plain(value: object) -> object:
+    """Typed settings as JSON-able data: dataclasses become their fields, recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 class Pipeline:
@@ -127,11 +139,11 @@ class Pipeline:
     def contrastive(self, stage: str, model: Path, output: Path) -> None:
         from transformers.trainer_utils import get_last_checkpoint
 
-        from ..training.contrastive import default_work_dir, load_stage_data, stage_config, train_stage
+        from ..training.contrastive import load_stage_data, stage_config, train_stage
 
         config = stage_config(stage, self.preset)
         data = load_stage_data(config, dev_topics=self.config.dev_topics, train_topics=self.config.train_topics)
-        checkpoints = default_work_dir(output) / "checkpoints"
+        checkpoints = work_dir_for(output) / "checkpoints"
         resume = checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) is not None
         result = train_stage(config, data, model=model, output=output, resume=resume)
         print(f"{stage}: before {result.before}\n{stage}: after  {result.after}")
@@ -139,7 +151,7 @@ class Pipeline:
     @property
     def display_translation(self) -> str:
         """The translation searched and shown: stage B's dev evaluation, fusion weights and evaluation."""
-        return self.preset.raw.get("query_pairs", {}).get("display_translation", "WEB")
+        return self.preset.display_translation
 
     def search_index(self) -> None:
         """The final model's index over the display translation, for ``versebert search --index``, and
@@ -192,33 +204,30 @@ class Pipeline:
     # -- orchestration -----------------------------------------------------------------------
 
     def stages(self) -> list[Stage]:
-        from ..training.contrastive import default_work_dir
-
-        raw, layout = self.preset.raw, self.layout
+        preset, layout = self.preset, self.layout
         return [
             Stage("data-check", lambda: None, self.data_check, lambda: layout.data_report),
             Stage(
                 "mlm",
-                lambda: (
-                    {k: raw.get(k) for k in ("model", "tokenizer", "data", "mlm")} | {"init": self.config.init_from}
-                ),
+                lambda: {k: preset.section(k) for k in ("model", "tokenizer", "data", "mlm")}
+                | {"init": self.config.init_from},
                 self.mlm,
                 lambda: layout.mlm,
                 lambda: [layout.tokenizer, layout.mlm_run, layout.mlm],
             ),
             Stage(
                 "translation-pairs",
-                lambda: raw.get("translation_pairs"),
+                lambda: preset.translation_pairs,
                 lambda: self.contrastive("translation_pairs", layout.mlm, layout.translation_pairs),
                 lambda: layout.translation_pairs,
-                lambda: [layout.translation_pairs, default_work_dir(layout.translation_pairs)],
+                lambda: [layout.translation_pairs, work_dir_for(layout.translation_pairs)],
             ),
             Stage(
                 "query-pairs",
-                lambda: [raw.get("query_pairs"), str(self.config.train_topics), str(self.config.dev_topics)],
+                lambda: [preset.query_pairs, str(self.config.train_topics), str(self.config.dev_topics)],
                 lambda: self.contrastive("query_pairs", layout.translation_pairs, layout.model),
                 lambda: layout.model,
-                lambda: [layout.model, default_work_dir(layout.model)],
+                lambda: [layout.model, work_dir_for(layout.model)],
             ),
             Stage(
                 "search-index",

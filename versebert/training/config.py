@@ -14,8 +14,8 @@ YAML file with the same sections works too. Each section is a frozen dataclass v
 construction, and unknown settings are refused with their dotted name, so a typo in a YAML file
 fails at load time instead of being silently ignored.
 
-Adding a stage: give it a dataclass, and either add a typed field to :class:`Preset` or parse
-``preset.raw[name]`` with :func:`from_mapping`; its name goes into :data:`STAGE_SECTIONS`.
+Adding a stage: give it a dataclass and a typed field of :class:`Preset`; loading validates it with
+every other section, before any stage runs.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..conventions import DEFAULT_TRANSLATION
 from ..errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_TRANSLATIONS = ("KJV", "WEB", "ASV", "YLT", "DAR", "BBE", "NHEB", "WBS")
 MIXED_PRECISIONS = ("auto", "bf16", "fp16", "no")
-STAGE_SECTIONS = ("translation_pairs", "query_pairs")
-"""Sections other stages own; :func:`load_preset` keeps them as written (``Preset.raw``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,8 +242,8 @@ class EvaluationSettings:
     """The pipeline's final evaluation on the dev topics.
 
     ``include_peer`` adds all-MiniLM-L6-v2's dense and hybrid rows (when its package is installed).
-    The first time on a machine that embeds the whole Bible with it, about 6.5 minutes on a 2-core
-    CPU (the index is then cached machine-wide), more than the tiny preset's 15-minute budget holds.
+    The first time on a machine that embeds the whole Bible with it (the index is then cached
+    machine-wide), which the tiny preset's time budget does not hold.
     """
 
     include_peer: bool = True
@@ -254,17 +253,209 @@ class EvaluationSettings:
             raise ValueError(f"evaluation.include_peer must be true or false, got {self.include_peer!r}")
 
 
+# ---------------------------------------------------------------------------------------------
+# The contrastive stages: ``translation_pairs`` (stage A) and ``query_pairs`` (stage B)
+
+DISTRACTOR_KINDS = ("lexical", "same_chapter", "random")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Which verses are held out and how the probe ranks them (see the module docstring)."""
+
+    source: str = "KJV"
+    target: str = "BBE"
+    held_out_per_mille: int = 20  # share of all verses held out of stage A, in thousandths
+    max_verses: int = 1000  # probe at most this many held-out verses (evaluation cost)
+    num_distractors: int = 9
+    distractors: str = "lexical"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("source", "target"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"ProbeConfig.{name} must be a translation code such as 'KJV'")
+        if self.source.upper() == self.target.upper():
+            raise ValueError(f"ProbeConfig.source and target must differ, both are {self.source!r}")
+        if not 1 <= self.held_out_per_mille <= 500:
+            raise ValueError(f"ProbeConfig.held_out_per_mille must be in [1, 500], got {self.held_out_per_mille}")
+        for name in ("max_verses", "num_distractors"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ProbeConfig.{name} must be a positive integer, got {value!r}")
+        if self.distractors not in DISTRACTOR_KINDS:
+            raise ValueError(f"ProbeConfig.distractors must be one of {DISTRACTOR_KINDS}, got {self.distractors!r}")
+
+
+LOSSES = ("mnrl", "cached_mnrl")
+
+
+def _check_positive(owner: str, name: str, value, kind=int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
+        what = "positive integer" if kind is int else "positive number"
+        raise ValueError(f"{owner}.{name} must be a {what}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ContrastiveTrainingConfig:
+    """Optimisation settings (the ``training`` subsection of both stages).
+
+    ``batch_size`` is also the number of in-batch negatives + 1, so it is a quality setting, not just a
+    speed one; gradient accumulation would not add negatives. ``loss: cached_mnrl`` keeps the whole
+    batch as negatives while computing gradients in chunks of ``mini_batch_size`` (GradCache), trading
+    time for memory. ``symmetric`` adds the positive → anchor direction. ``warmup`` is a fraction of the
+    total steps (transformers 5 reads a float ``warmup_steps`` < 1 as a ratio). ``mixed_precision`` as
+    in the ``mlm`` section: ``auto`` is bf16 only where the hardware computes it natively. A checkpoint
+    is saved at every evaluation (``eval_steps``) and the best one is restored at the end.
+    """
+
+    batch_size: int = 64
+    loss: str = "mnrl"
+    mini_batch_size: int = 32
+    symmetric: bool = False
+    scale: float = 20.0
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    epochs: float = 1
+    max_steps: int | None = None
+    max_seq_length: int = 128
+    eval_steps: int = 200
+    logging_steps: int = 20
+    save_total_limit: int = 2
+    eval_batch_size: int = 128
+    mixed_precision: str = "auto"
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        owner = "training"
+        for name in (
+            "batch_size",
+            "mini_batch_size",
+            "max_seq_length",
+            "eval_steps",
+            "logging_steps",
+            "save_total_limit",
+            "eval_batch_size",
+        ):
+            _check_positive(owner, name, getattr(self, name))
+        for name in ("scale", "learning_rate", "epochs"):
+            _check_positive(owner, name, getattr(self, name), float)
+        if self.max_steps is not None:
+            _check_positive(owner, "max_steps", self.max_steps)
+        if self.batch_size < 2:
+            raise ValueError(f"{owner}.batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"{owner}.loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.loss == "cached_mnrl" and self.mini_batch_size > self.batch_size:
+            raise ValueError(
+                f"{owner}.mini_batch_size ({self.mini_batch_size}) must not exceed batch_size ({self.batch_size})"
+            )
+        if (
+            isinstance(self.weight_decay, bool)
+            or not isinstance(self.weight_decay, (int, float))
+            or (self.weight_decay < 0)
+        ):
+            raise ValueError(f"{owner}.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
+            raise ValueError(f"{owner}.warmup must be a fraction of the steps in [0, 1), got {self.warmup!r}")
+        check_mixed_precision(owner, self.mixed_precision)
+        if not isinstance(self.symmetric, bool):
+            raise ValueError(f"{owner}.symmetric must be true or false, got {self.symmetric!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class ContrastiveStageConfig:
+    """What both stages share: the translations their pairs are made of, the translation searched in
+    the dev evaluation (the display translation), the translation probe, and the optimisation settings."""
+
+    section = ""  # the preset section, for messages
+    translations: tuple[str, ...] = DEFAULT_TRANSLATIONS
+    display_translation: str = DEFAULT_TRANSLATION
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    training: ContrastiveTrainingConfig = field(default_factory=ContrastiveTrainingConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.display_translation, str) or not self.display_translation:
+            raise ValueError(f"{self.section}.display_translation must be a translation code such as 'WEB'")
+        object.__setattr__(self, "display_translation", self.display_translation.upper())
+        if isinstance(self.translations, str) or not self.translations:
+            raise ValueError(f"{self.section}.translations must be a non-empty list of codes, got {self.translations}")
+        object.__setattr__(self, "translations", tuple(str(code).upper() for code in self.translations))
+
+
+@dataclass(frozen=True)
+class TranslationPairsConfig(ContrastiveStageConfig):
+    """Stage A: up to ``pairs_per_verse`` pairs of two different ``translations`` per verse. The
+    probe's held-out verses are never trained on."""
+
+    section = "translation_pairs"
+    pairs_per_verse: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(set(self.translations)) < 2:
+            raise ValueError(f"{self.section}.translations needs two different translations, got {self.translations}")
+        _check_positive(self.section, "pairs_per_verse", self.pairs_per_verse)
+
+
+@dataclass(frozen=True)
+class QueryPairsConfig(ContrastiveStageConfig):
+    """Stage B: (topic, verse) pairs from the train topics, the verse side in each of ``translations``.
+
+    Per topic, the ``max_per_topic`` most-voted short judgments with at least ``min_votes`` votes
+    (``null``: all of them). ``block_judged_negatives`` keeps every verse judged relevant to a topic out
+    of its batch's negatives. The probe is ``translation_pairs.probe`` (one held-out split).
+    """
+
+    section = "query_pairs"
+    translations: tuple[str, ...] = (DEFAULT_TRANSLATION,)
+    min_votes: int = 10
+    max_per_topic: int | None = 3
+    block_judged_negatives: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive(self.section, "min_votes", self.min_votes)
+        if self.max_per_topic is not None:
+            _check_positive(self.section, "max_per_topic", self.max_per_topic)
+        if not isinstance(self.block_judged_negatives, bool):
+            raise ValueError(
+                f"{self.section}.block_judged_negatives must be true or false, got {self.block_judged_negatives!r}"
+            )
+
+
+StageConfig = TranslationPairsConfig | QueryPairsConfig
+
+
+
 @dataclass(frozen=True)
 class Preset:
-    """A whole preset: the typed sections this package trains with, plus every section as written."""
+    """A whole preset, every section typed and validated: what the stages train with is what it says.
+
+    ``query_pairs`` has no probe of its own: stage B is probed on the verses stage A held out, so its
+    ``probe`` is ``translation_pairs.probe`` (set by :func:`preset_from_mapping`).
+    """
 
     name: str
     model: ModelShape
     tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     data: DataSettings = field(default_factory=DataSettings)
     mlm: MlmConfig = field(default_factory=MlmConfig)
+    translation_pairs: TranslationPairsConfig = field(default_factory=TranslationPairsConfig)
+    query_pairs: QueryPairsConfig = field(default_factory=QueryPairsConfig)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def display_translation(self) -> str:
+        """The translation searched and shown: stage B's dev evaluation, the index and the evaluation."""
+        return self.query_pairs.display_translation
+
+    def section(self, name: str) -> object:
+        """A section's typed settings by its YAML name."""
+        return getattr(self, name)
 
     def __post_init__(self) -> None:
         if self.tokenizer.max_length > self.model.max_position_embeddings:
@@ -274,7 +465,9 @@ class Preset:
             )
 
 
-TYPED_SECTIONS = {item.name: item.type for item in dataclasses.fields(Preset) if item.name not in ("name", "raw")}
+SECTIONS = tuple(item.name for item in dataclasses.fields(Preset) if item.name != "name")
+STAGE_CONFIGS: dict[str, type] = {"translation_pairs": TranslationPairsConfig, "query_pairs": QueryPairsConfig}
+"""The contrastive stages by preset section (their runner is :mod:`.contrastive`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +509,15 @@ def from_mapping(cls: type, values: Mapping | None, where: str):
         return cls(**kwargs)
     except TypeError as error:  # a required setting is missing
         raise ValueError(f"{where}: {error}") from None
+    except ValueError as error:
+        raise ValueError(_qualified(str(error), where)) from None
+
+
+def _qualified(message: str, where: str) -> str:
+    """A nested section's message with its full name: a ``training`` subsection validates itself as
+    ``training.learning_rate``, which in ``translation_pairs`` is ``translation_pairs.training.learning_rate``."""
+    parent, _, own = where.rpartition(".")
+    return f"{parent}.{message}" if parent and message.startswith(f"{own}.") else message
 
 
 def _float_or_text(value: str) -> float | str:
@@ -368,15 +570,26 @@ def load_preset(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Pres
 
 
 def preset_from_mapping(raw: Mapping[str, Any], *, name: str = "custom") -> Preset:
-    unknown = sorted(set(raw) - set(TYPED_SECTIONS) - set(STAGE_SECTIONS))
+    """Every section of ``raw`` typed and validated at once, so a bad setting of a late stage fails before
+    the first stage runs; a :class:`UserError` names the section and the setting."""
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        known = ", ".join([*TYPED_SECTIONS, *STAGE_SECTIONS])
-        raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {known}")
+        raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     if "model" not in raw:
         raise ValueError("the preset has no 'model' section")
+    query_pairs = raw.get("query_pairs")
+    if isinstance(query_pairs, Mapping):
+        if "probe" in query_pairs:
+            raise UserError("query_pairs.probe is not a setting: the probe is translation_pairs.probe")
+        stage_a = raw.get("translation_pairs")
+        probe = stage_a.get("probe") if isinstance(stage_a, Mapping) else None
+        raw = {**raw, "query_pairs": {**query_pairs, "probe": probe or {}}}
     hints = typing.get_type_hints(Preset)
-    sections = {key: from_mapping(hints[key], raw.get(key), key) for key in TYPED_SECTIONS if key in raw}
-    return Preset(name=name, raw=raw, **sections)
+    try:
+        sections = {key: from_mapping(hints[key], raw.get(key), key) for key in SECTIONS if key in raw}
+        return Preset(name=name, **sections)
+    except ValueError as error:  # the message names the section and the setting
+        raise UserError(str(error)) from None
 
 
 def add_mixed_precision_argument(parser) -> None:
@@ -395,7 +608,7 @@ def precision_overrides(mixed_precision: str | None) -> tuple[str, ...]:
         return ()
     if mixed_precision not in MIXED_PRECISIONS:
         raise UserError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISIONS)}, got {mixed_precision!r}")
-    keys = ("mlm", *(f"{section}.training" for section in STAGE_SECTIONS))
+    keys = ("mlm", *(f"{section}.training" for section in STAGE_CONFIGS))
     return tuple(f"{key}.mixed_precision={mixed_precision}" for key in keys)
 
 
@@ -422,7 +635,13 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
 
 __all__ = [
     "DEFAULT_TRANSLATIONS",
-    "STAGE_SECTIONS",
+    "SECTIONS",
+    "STAGE_CONFIGS",
+    "ContrastiveTrainingConfig",
+    "ProbeConfig",
+    "QueryPairsConfig",
+    "StageConfig",
+    "TranslationPairsConfig",
     "DataSettings",
     "EvaluationSettings",
     "MlmConfig",

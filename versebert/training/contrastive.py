@@ -23,187 +23,47 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
+from ..conventions import (
+    DEV_EVALUATOR,
+    METRICS_BEFORE_FILE,
+    METRICS_FILE,
+    PROBE_ACCURACY,
+    PROBE_EVALUATOR,
+    dev_metric,
+    work_dir_for,
+)
 from ..data.openbible import Judgments, load_judgments, topic_query_id, topic_verse_pairs, verse_doc_id
 from ..errors import UserError
-from .config import DEFAULT_TRANSLATIONS, Preset, check_mixed_precision, from_mapping
-from .contrastive_probe import ContrastiveProbeEvaluator, ProbeConfig, build_probe, held_out_verse_ids
+from .config import (
+    STAGE_CONFIGS,
+    ContrastiveTrainingConfig,
+    Preset,
+    QueryPairsConfig,
+    StageConfig,
+    TranslationPairsConfig,
+)
+from .contrastive_probe import ContrastiveProbeEvaluator, build_probe, held_out_verse_ids
 from .memory import release_freed_memory
 from .pairs import PairSet, VerseTexts, duplicate_verse_groups, query_pairs, translation_pairs
 from .precision import resolve_mixed_precision, uses_cuda
 from .run_logging import RunLogger
 from .sentence_model import build_sentence_model, save_sentence_model
 
-LOSSES = ("mnrl", "cached_mnrl")
-DEV_EVALUATOR_NAME = "dev"
-PROBE_EVALUATOR_NAME = "probe"
-
-
 # ---------------------------------------------------------------------------------------------
-# Configuration: the preset sections ``translation_pairs`` and ``query_pairs``
+# Configuration: the preset sections ``translation_pairs`` and ``query_pairs`` (typed in config.py)
 
 
-def _check_positive(owner: str, name: str, value, kind=int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
-        what = "positive integer" if kind is int else "positive number"
-        raise ValueError(f"{owner}.{name} must be a {what}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class ContrastiveTrainingConfig:
-    """Optimisation settings (the ``training`` subsection of both stages).
-
-    ``batch_size`` is also the number of in-batch negatives + 1, so it is a quality setting, not just a
-    speed one; gradient accumulation would not add negatives. ``loss: cached_mnrl`` keeps the whole
-    batch as negatives while computing gradients in chunks of ``mini_batch_size`` (GradCache), trading
-    time for memory. ``symmetric`` adds the positive → anchor direction. ``warmup`` is a fraction of the
-    total steps (transformers 5 reads a float ``warmup_steps`` < 1 as a ratio). ``mixed_precision`` as
-    in the ``mlm`` section: ``auto`` is bf16 only where the hardware computes it natively. A checkpoint
-    is saved at every evaluation (``eval_steps``) and the best one is restored at the end.
-    """
-
-    batch_size: int = 64
-    loss: str = "mnrl"
-    mini_batch_size: int = 32
-    symmetric: bool = False
-    scale: float = 20.0
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    epochs: float = 1
-    max_steps: int | None = None
-    max_seq_length: int = 128
-    eval_steps: int = 200
-    logging_steps: int = 20
-    save_total_limit: int = 2
-    eval_batch_size: int = 128
-    mixed_precision: str = "auto"
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        owner = "training"
-        for name in (
-            "batch_size",
-            "mini_batch_size",
-            "max_seq_length",
-            "eval_steps",
-            "logging_steps",
-            "save_total_limit",
-            "eval_batch_size",
-        ):
-            _check_positive(owner, name, getattr(self, name))
-        for name in ("scale", "learning_rate", "epochs"):
-            _check_positive(owner, name, getattr(self, name), float)
-        if self.max_steps is not None:
-            _check_positive(owner, "max_steps", self.max_steps)
-        if self.batch_size < 2:
-            raise ValueError(f"{owner}.batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"{owner}.loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.loss == "cached_mnrl" and self.mini_batch_size > self.batch_size:
-            raise ValueError(
-                f"{owner}.mini_batch_size ({self.mini_batch_size}) must not exceed batch_size ({self.batch_size})"
-            )
-        if (
-            isinstance(self.weight_decay, bool)
-            or not isinstance(self.weight_decay, (int, float))
-            or (self.weight_decay < 0)
-        ):
-            raise ValueError(f"{owner}.weight_decay must be >= 0, got {self.weight_decay!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
-            raise ValueError(f"{owner}.warmup must be a fraction of the steps in [0, 1), got {self.warmup!r}")
-        check_mixed_precision(owner, self.mixed_precision)
-        if not isinstance(self.symmetric, bool):
-            raise ValueError(f"{owner}.symmetric must be true or false, got {self.symmetric!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
-
-
-@dataclass(frozen=True)
-class ContrastiveStageConfig:
-    """What both stages share: the translations their pairs are made of, the translation searched in
-    the dev evaluation (the display translation), the translation probe, and the optimisation settings."""
-
-    section = ""  # the preset section, for messages
-    translations: tuple[str, ...] = DEFAULT_TRANSLATIONS
-    display_translation: str = "WEB"
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
-    training: ContrastiveTrainingConfig = field(default_factory=ContrastiveTrainingConfig)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.display_translation, str) or not self.display_translation:
-            raise ValueError(f"{self.section}.display_translation must be a translation code such as 'WEB'")
-        object.__setattr__(self, "display_translation", self.display_translation.upper())
-        if isinstance(self.translations, str) or not self.translations:
-            raise ValueError(f"{self.section}.translations must be a non-empty list of codes, got {self.translations}")
-        object.__setattr__(self, "translations", tuple(str(code).upper() for code in self.translations))
-
-
-@dataclass(frozen=True)
-class TranslationPairsConfig(ContrastiveStageConfig):
-    """Stage A: up to ``pairs_per_verse`` pairs of two different ``translations`` per verse. The
-    probe's held-out verses are never trained on."""
-
-    section = "translation_pairs"
-    pairs_per_verse: int = 2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if len(set(self.translations)) < 2:
-            raise ValueError(f"{self.section}.translations needs two different translations, got {self.translations}")
-        _check_positive(self.section, "pairs_per_verse", self.pairs_per_verse)
-
-
-@dataclass(frozen=True)
-class QueryPairsConfig(ContrastiveStageConfig):
-    """Stage B: (topic, verse) pairs from the train topics, the verse side in each of ``translations``.
-
-    Per topic, the ``max_per_topic`` most-voted short judgments with at least ``min_votes`` votes
-    (``null``: all of them). ``block_judged_negatives`` keeps every verse judged relevant to a topic out
-    of its batch's negatives. The probe is ``translation_pairs.probe`` (one held-out split).
-    """
-
-    section = "query_pairs"
-    translations: tuple[str, ...] = ("WEB",)
-    min_votes: int = 10
-    max_per_topic: int | None = 3
-    block_judged_negatives: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive(self.section, "min_votes", self.min_votes)
-        if self.max_per_topic is not None:
-            _check_positive(self.section, "max_per_topic", self.max_per_topic)
-        if not isinstance(self.block_judged_negatives, bool):
-            raise ValueError(
-                f"{self.section}.block_judged_negatives must be true or false, got {self.block_judged_negatives!r}"
-            )
-
-
-StageConfig = TranslationPairsConfig | QueryPairsConfig
-STAGE_CONFIGS: dict[str, type] = {"translation_pairs": TranslationPairsConfig, "query_pairs": QueryPairsConfig}
-
-
-def stage_config(stage: str, preset: Preset | Mapping) -> StageConfig:
-    """The typed config of ``stage`` from a preset (or its raw mapping). ``query_pairs`` takes its probe
-    from ``translation_pairs.probe``: the probe's verses are the ones stage A held out."""
-    raw = preset.raw if isinstance(preset, Preset) else preset
+def stage_config(stage: str, preset: Preset) -> StageConfig:
+    """The typed config of ``stage`` (a preset section name), validated when the preset was loaded."""
     if stage not in STAGE_CONFIGS:
         raise UserError(f"unknown stage {stage!r}; choose one of {', '.join(STAGE_CONFIGS)}")
-    section = dict(raw.get(stage) or {})
-    if stage == "query_pairs":
-        if "probe" in section:
-            raise UserError("query_pairs.probe is not a setting: the probe is translation_pairs.probe")
-        section["probe"] = dict((raw.get("translation_pairs") or {}).get("probe") or {})
-    try:
-        return from_mapping(STAGE_CONFIGS[stage], section, stage)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    return getattr(preset, stage)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,13 +152,13 @@ PAIR_SOURCES: dict[type, PairSource] = {
     TranslationPairsConfig: PairSource(
         "translation_pairs",
         _translation_pair_set,
-        f"{PROBE_EVALUATOR_NAME}_accuracy",
+        PROBE_ACCURACY,
         "the same verse in two public-domain English translations",
     ),
     QueryPairsConfig: PairSource(
         "query_pairs",
         _query_pair_set,
-        f"{DEV_EVALUATOR_NAME}_cosine_ndcg@10",
+        dev_metric("ndcg@10"),
         "OpenBible.info topics (train split) and the verses people voted relevant",
     ),
 }
@@ -350,7 +210,7 @@ def dev_evaluator(judgments: Judgments, corpus: Mapping[int, str], *, batch_size
         queries,
         {verse_doc_id(verse_id): text for verse_id, text in sorted(corpus.items())},
         relevant,
-        name=DEV_EVALUATOR_NAME,
+        name=DEV_EVALUATOR,
         ndcg_at_k=[10],
         mrr_at_k=[10],
         accuracy_at_k=[10],
@@ -370,7 +230,7 @@ def stage_evaluator(config: StageConfig, data: StageData):
     batch_size = config.training.eval_batch_size
     return SequentialEvaluator(
         [
-            ContrastiveProbeEvaluator(probe, name=PROBE_EVALUATOR_NAME, batch_size=batch_size),
+            ContrastiveProbeEvaluator(probe, name=PROBE_EVALUATOR, batch_size=batch_size),
             dev_evaluator(data.dev, data.corpus, batch_size=batch_size),
         ]
     )
@@ -412,7 +272,7 @@ def recorded_evaluation(model_dir: str | Path, identity: str) -> dict[str, float
     Stage B starts from stage A's output, and both evaluate over the whole display Bible (minutes on
     a CPU): stage B's "before" is stage A's "after", so it is not computed twice.
     """
-    record_path = default_work_dir(Path(model_dir)) / "metrics.json"
+    record_path = work_dir_for(model_dir) / METRICS_FILE
     if not record_path.is_file():
         return None
     record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -532,12 +392,6 @@ class CurveLogger(TrainerCallback):
         self.run_logger.log(state.global_step, numbers)
 
 
-def default_work_dir(output: Path) -> Path:
-    """``runs/x/model`` trains in ``runs/x/model-run`` (checkpoints, logs, metrics), keeping the model
-    directory exactly what is published."""
-    return output.with_name(output.name + "-run")
-
-
 def resume_checkpoint(resume: bool | str | Path, checkpoints: Path) -> str | None:
     """``True``: the latest checkpoint (which must exist); a path: that checkpoint; ``False``: none, and
     then ``checkpoints`` must not already hold a run that would be silently mixed into this one."""
@@ -570,7 +424,7 @@ def metrics_at_best(trainer_state, names) -> dict[str, float]:
     Empty if that evaluation is not in the log."""
     step = _checkpoint_step(trainer_state.best_model_checkpoint)
     for entry in trainer_state.log_history:
-        if entry.get("step") == step and f"eval_{DEV_EVALUATOR_NAME}_cosine_ndcg@10" in entry:
+        if entry.get("step") == step and f"eval_{dev_metric('ndcg@10')}" in entry:
             return {name: entry[f"eval_{name}"] for name in names if f"eval_{name}" in entry}
     return {}
 
@@ -610,7 +464,7 @@ def train_stage(
 
     source = PAIR_SOURCES[type(config)]
     output = Path(output)
-    work_dir = Path(work_dir) if work_dir is not None else default_work_dir(output)
+    work_dir = Path(work_dir) if work_dir is not None else work_dir_for(output)
     training = config.training
     checkpoint = resume_checkpoint(resume, work_dir / "checkpoints")
 
@@ -632,7 +486,7 @@ def train_stage(
     evaluator = stage_evaluator(config, data)
     identity = evaluation_identity(config, data)
     run_logger = RunLogger(work_dir / "logs", enabled=state.is_main_process, resume_step=_checkpoint_step(checkpoint))
-    before_path = work_dir / "metrics-before.json"
+    before_path = work_dir / METRICS_BEFORE_FILE
     if state.is_main_process and (checkpoint is None or not before_path.exists()):
         before = recorded_evaluation(model, identity)
         if before is None:
@@ -662,7 +516,7 @@ def train_stage(
         run_logger.plot(work_dir / "curves.png")
         save_sentence_model(sentence_model, output)
         _write_json(
-            work_dir / "metrics.json",
+            work_dir / METRICS_FILE,
             {
                 "stage": source.name,
                 "model": str(model),

@@ -32,38 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
+from .config import ProbeConfig
 from .pairs import duplicate_verse_groups
 
-DISTRACTOR_KINDS = ("lexical", "same_chapter", "random")
 _WORD = re.compile(r"[^\W\d_]+")
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Which verses are held out and how the probe ranks them (see the module docstring)."""
-
-    source: str = "KJV"
-    target: str = "BBE"
-    held_out_per_mille: int = 20  # share of all verses held out of stage A, in thousandths
-    max_verses: int = 1000  # probe at most this many held-out verses (evaluation cost)
-    num_distractors: int = 9
-    distractors: str = "lexical"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("source", "target"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"ProbeConfig.{name} must be a translation code such as 'KJV'")
-        if self.source.upper() == self.target.upper():
-            raise ValueError(f"ProbeConfig.source and target must differ, both are {self.source!r}")
-        if not 1 <= self.held_out_per_mille <= 500:
-            raise ValueError(f"ProbeConfig.held_out_per_mille must be in [1, 500], got {self.held_out_per_mille}")
-        for name in ("max_verses", "num_distractors"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ProbeConfig.{name} must be a positive integer, got {value!r}")
-        if self.distractors not in DISTRACTOR_KINDS:
-            raise ValueError(f"ProbeConfig.distractors must be one of {DISTRACTOR_KINDS}, got {self.distractors!r}")
 
 
 def is_held_out(verse_id: int, per_mille: int) -> bool:

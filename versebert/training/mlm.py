@@ -118,7 +118,8 @@ def make_accelerator(config: MlmConfig):
     accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(config.mixed_precision),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        step_scheduler_with_optimizer=False,  # stepped once per optimizer step, on every process (PITFALL 14)
+        # A prepared scheduler would step once per process per optimizer step; ours steps itself, once.
+        step_scheduler_with_optimizer=False,
     )
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if accelerator.num_processes != launched:
