@@ -432,3 +432,19 @@ def test_the_last_step_is_evaluated_when_training_stops_at_max_steps():
     args, state, control = _trainer_end(1.25, 254, num_train_epochs=1.25, max_steps=254)
     EvaluateLastStep().on_step_end(args, state, control)
     assert control.should_evaluate and control.should_save
+
+
+def test_stage_b_trains_on_triplets_with_mined_hard_negatives(stage_a, toy_data, tmp_path, monkeypatch):
+    from versebert.training.contrastive import PAIR_SOURCES
+
+    monkeypatch.setenv("VERSEBERT_CACHE", str(tmp_path / "cache"))
+    config = QueryPairsConfig(translations=("WEB", "KJV"), probe=TOY_PROBE, hard_negatives=1,
+                              training=tiny_training(min_batch_size=2))
+    pairs = PAIR_SOURCES[QueryPairsConfig].build(config, toy_data)
+    assert pairs.dataset().column_names == ["anchor", "positive", "negative_1"]
+    for topic, negative in zip(pairs.anchors, (row[0] for row in pairs.negatives), strict=True):
+        judged_texts = {texts[v] for texts in toy_data.texts.values() for v in TOPICS[topic] if v in texts}
+        assert negative not in judged_texts
+    result = train_stage(config, toy_data, model=stage_a.model_dir, output=tmp_path / "model")
+    curve = [json.loads(line) for line in (result.work_dir / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert max(entry["step"] for entry in curve if "train/loss" in entry) == 2

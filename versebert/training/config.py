@@ -326,6 +326,7 @@ class ContrastiveTrainingConfig:
     eval_batch_size: int = 128
     mixed_precision: str = "auto"
     seed: int = 42
+    min_batch_size: int = 2
 
     def __post_init__(self) -> None:
         owner = "training"
@@ -345,6 +346,13 @@ class ContrastiveTrainingConfig:
             _check_positive(owner, "max_steps", self.max_steps)
         if self.batch_size < 2:
             raise ValueError(f"{owner}.batch_size must be >= 2 for in-batch negatives, got {self.batch_size}")
+        if isinstance(self.min_batch_size, bool) or not isinstance(self.min_batch_size, int) or not (
+            2 <= self.min_batch_size <= self.batch_size
+        ):
+            raise ValueError(
+                f"{owner}.min_batch_size must be an integer in [2, batch_size={self.batch_size}], "
+                f"got {self.min_batch_size!r}"
+            )
         if self.loss not in LOSSES:
             raise ValueError(f"{owner}.loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss == "cached_mnrl" and self.mini_batch_size > self.batch_size:
@@ -408,6 +416,12 @@ class QueryPairsConfig(ContrastiveStageConfig):
     Per topic, the ``max_per_topic`` most-voted short judgments with at least ``min_votes`` votes
     (``null``: all of them). ``block_judged_negatives`` keeps every verse judged relevant to a topic out
     of its batch's negatives. The probe is ``translation_pairs.probe`` (one held-out split).
+
+    ``hard_negatives`` > 0 gives each row that many BM25-mined negatives (:mod:`.hard_negatives`:
+    from the top ``negative_depth`` of BM25 over the display translation, never a verse judged for the
+    topic, its duplicates, or one within ``negative_exclude_window`` verses of a judged one).
+    ``topic_pairs`` adds (topic, topic) rows for train topics whose judged verses overlap by at least
+    ``topic_pair_min_overlap`` (Jaccard), up to ``topic_pairs_per_topic`` partners each.
     """
 
     section = "query_pairs"
@@ -415,12 +429,27 @@ class QueryPairsConfig(ContrastiveStageConfig):
     min_votes: int = 10
     max_per_topic: int | None = 3
     block_judged_negatives: bool = True
+    hard_negatives: int = 0
+    negative_depth: int = 100
+    negative_exclude_window: int = 1
+    topic_pairs: bool = False
+    topic_pair_min_overlap: float = 0.5
+    topic_pairs_per_topic: int = 2
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_positive(self.section, "min_votes", self.min_votes)
         if self.max_per_topic is not None:
             _check_positive(self.section, "max_per_topic", self.max_per_topic)
+        for name in ("hard_negatives", "negative_exclude_window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{self.section}.{name} must be a non-negative integer, got {value!r}")
+        _check_positive(self.section, "negative_depth", self.negative_depth)
+        _check_positive(self.section, "topic_pairs_per_topic", self.topic_pairs_per_topic)
+        if not isinstance(self.topic_pairs, bool):
+            raise ValueError(f"{self.section}.topic_pairs must be true or false, got {self.topic_pairs!r}")
+        _fraction(self.section, "topic_pair_min_overlap", self.topic_pair_min_overlap, low_open=True, high_open=False)
         if not isinstance(self.block_judged_negatives, bool):
             raise ValueError(
                 f"{self.section}.block_judged_negatives must be true or false, got {self.block_judged_negatives!r}"

@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,16 @@ from .config import (
     TranslationPairsConfig,
 )
 from .contrastive_probe import ContrastiveProbeEvaluator, build_probe, held_out_verse_ids
+from .hard_negatives import NegativeRule, mine_negatives
 from .memory import release_freed_memory
-from .pairs import PairSet, VerseTexts, duplicate_verse_groups, query_pairs, translation_pairs
+from .pairs import (
+    PairSet,
+    VerseTexts,
+    duplicate_verse_groups,
+    overlapping_topic_pairs,
+    query_pairs,
+    translation_pairs,
+)
 from .precision import resolve_mixed_precision, uses_cuda
 from .run_logging import RunLogger
 from .sentence_model import build_sentence_model, save_sentence_model
@@ -130,11 +139,32 @@ def _query_pair_set(config: QueryPairsConfig, data: StageData) -> PairSet:
         raise UserError("the query_pairs stage needs the train topic votes")
     chosen = topic_verse_pairs(data.train, min_votes=config.min_votes, max_per_topic=config.max_per_topic)
     judged = {topic: grades.keys() for topic, grades in data.train.qrels.items()}
+    groups = duplicate_verse_groups(data.texts)
+    topics = [pair.topic for pair in chosen]
+    negatives = None
+    if config.hard_negatives:
+        rows_per_topic = max(Counter(topics).values()) * len(config.translations)
+        rule = NegativeRule(
+            per_topic=config.hard_negatives * rows_per_topic,
+            depth=config.negative_depth,
+            exclude_window=config.negative_exclude_window,
+        )
+        negatives = mine_negatives(topics, judged, data.corpus, rule, groups=groups)
+    pairs_of_topics = (
+        overlapping_topic_pairs(
+            judged, min_overlap=config.topic_pair_min_overlap, max_per_topic=config.topic_pairs_per_topic
+        )
+        if config.topic_pairs
+        else []
+    )
     return query_pairs(
         [(pair.topic, pair.verse_id) for pair in chosen],
         {code: data.texts[code] for code in config.translations},
         judged=judged if config.block_judged_negatives else None,
-        groups=duplicate_verse_groups(data.texts),
+        groups=groups,
+        negatives=negatives,
+        negatives_per_row=config.hard_negatives,
+        topic_pairs=pairs_of_topics,
     )
 
 
@@ -311,7 +341,7 @@ def training_arguments(training: ContrastiveTrainingConfig, checkpoints: Path, p
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=not uses_cuda(),  # transformers refuses bf16 on a CPU unless told it is one
-        batch_sampler=pairs.batch_sampler(),
+        batch_sampler=pairs.batch_sampler(training.min_batch_size),
         eval_strategy="steps",
         eval_steps=training.eval_steps,
         save_strategy="steps",

@@ -38,35 +38,51 @@ def normalize_for_matching(text: str) -> str:
 
 @dataclass(frozen=True)
 class PairSet:
-    """(anchor, positive) text pairs with per-row batch keys and the verse each row is about."""
+    """(anchor, positive) text pairs with per-row batch keys and the verse each row is about.
+
+    ``negatives`` (optional) gives every row the same number of hard negative texts, which the loss
+    reads as extra columns after the positive: (anchor, positive, negative_1, ..., negative_n).
+    ``verse_ids`` is 0 for a row whose positive is not a verse (a topic-to-topic pair).
+    """
 
     anchors: tuple[str, ...]
     positives: tuple[str, ...]
     verse_ids: tuple[int, ...]
     row_keys: RowKeys
+    negatives: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         sizes = {len(self.anchors), len(self.positives), len(self.verse_ids), len(self.row_keys)}
+        if self.negatives:
+            sizes.add(len(self.negatives))
         if len(sizes) != 1:
             raise ValueError(
                 f"PairSet fields differ in length: anchors {len(self.anchors)}, positives {len(self.positives)}, "
-                f"verse_ids {len(self.verse_ids)}, row_keys {len(self.row_keys)}"
+                f"verse_ids {len(self.verse_ids)}, row_keys {len(self.row_keys)}, negatives {len(self.negatives)}"
             )
         if not self.anchors:
             raise ValueError("PairSet is empty: no pair survived the filters (check translations, votes, exclusions)")
+        if len({len(row) for row in self.negatives} | ({1} if self.negatives else set())) > 1 or (
+            self.negatives and not self.negatives[0]
+        ):
+            raise ValueError("PairSet.negatives must give every row the same number (>= 1) of negatives")
 
     def __len__(self) -> int:
         return len(self.anchors)
 
     def dataset(self):
-        """The training dataset: exactly the two text columns the loss reads, in (anchor, positive) order."""
+        """The training dataset: exactly the text columns the loss reads, in (anchor, positive,
+        negatives...) order."""
         from datasets import Dataset
 
-        return Dataset.from_dict({"anchor": list(self.anchors), "positive": list(self.positives)})
+        columns = {"anchor": list(self.anchors), "positive": list(self.positives)}
+        for position in range(len(self.negatives[0]) if self.negatives else 0):
+            columns[f"negative_{position + 1}"] = [row[position] for row in self.negatives]
+        return Dataset.from_dict(columns)
 
-    def batch_sampler(self) -> VerseAwareBatchSamplerFactory:
+    def batch_sampler(self, min_batch_size: int = 2) -> VerseAwareBatchSamplerFactory:
         """The ``batch_sampler=`` training argument that keeps this set's false negatives apart."""
-        return VerseAwareBatchSamplerFactory(self.row_keys)
+        return VerseAwareBatchSamplerFactory(self.row_keys, min_batch_size)
 
 
 def duplicate_verse_groups(texts: VerseTexts) -> dict[int, int]:
@@ -150,29 +166,99 @@ def query_pairs(
     *,
     judged: Mapping[str, Collection[int]] | None = None,
     groups: Mapping[int, int] | None = None,
+    negatives: Mapping[str, Sequence[int]] | None = None,
+    negatives_per_row: int = 0,
+    topic_pairs: Sequence[tuple[str, str]] = (),
 ) -> PairSet:
     """Stage B pairs: (topic, verse text) for each (topic, verse id) and each translation in ``texts``.
 
     Within a batch no topic appears twice (as written, ignoring case and punctuation) and no verse
     group appears twice. With ``judged`` (topic → every verse judged relevant to it), a topic is also
-    kept from meeting one of its judged verses as another row's positive, a negative its own voters
-    called relevant (as far as the batch planner can, see
+    kept from meeting one of its judged verses as another row's positive or negative, a negative its
+    own voters called relevant (as far as the batch planner can, see
     :func:`~.verse_batch_sampler.plan_batches`). ``groups`` defaults to the duplicate groups of ``texts``
     (pass the groups of more translations to catch more duplicates). Verses a translation lacks
     (or the validator flagged) give no row for that translation.
+
+    ``negatives`` (topic → mined verse ids, best first; see :mod:`.hard_negatives`) with
+    ``negatives_per_row`` > 0 gives each row that many hard negatives in the row's own translation,
+    the topic's rows taking successive ones so they do not all repeat the first. A row whose topic has
+    no mined verse in that translation is left out. ``topic_pairs`` adds (topic, topic) rows: two
+    wordings of one need, with the first topic's negatives.
     """
     groups = duplicate_verse_groups(texts) if groups is None else groups
-    anchors, positives, verse_ids, keys, blocked = [], [], [], [], []
+    anchors, positives, verse_ids, keys, blocked, row_negatives = [], [], [], [], [], []
+    used: dict[str, int] = {}  # topic -> rows so far, to spread its negatives
+
+    def negatives_for(topic: str, code: str) -> tuple[tuple[str, ...], list[tuple[str, int]]] | None:
+        if negatives_per_row == 0:
+            return (), []
+        available = [v for v in (negatives or {}).get(topic, ()) if texts[code].get(v) is not None]
+        if not available:
+            return None
+        start = used.get(topic, 0) * negatives_per_row
+        used[topic] = used.get(topic, 0) + 1
+        chosen = [available[(start + i) % len(available)] for i in range(negatives_per_row)]
+        return tuple(texts[code][v] for v in chosen), [("verse", groups.get(v, v)) for v in chosen]
+
+    def add(topic: str, positive: str, verse_id: int, row_keys: list, code: str, partner: str | None = None) -> None:
+        mined = negatives_for(topic, code)
+        if mined is None:
+            return
+        texts_of_negatives, negative_keys = mined
+        anchors.append(topic)
+        positives.append(positive)
+        verse_ids.append(verse_id)
+        keys.append([*row_keys, *negative_keys])  # another row's judged verse must not be this row's negative
+        relevant = [*judged.get(topic, ()), *judged.get(partner, ())] if judged is not None else ()
+        blocked.append([("verse", groups.get(other, other)) for other in relevant])
+        row_negatives.append(texts_of_negatives)
+
     for topic, verse_id in topic_verses:
         topic_key = ("topic", normalize_for_matching(topic))
         for code in sorted(texts):
             text = texts[code].get(verse_id)
-            if text is None:
-                continue
-            anchors.append(topic)
-            positives.append(text)
-            verse_ids.append(verse_id)
-            keys.append([topic_key, ("verse", groups.get(verse_id, verse_id))])
-            relevant = judged.get(topic, ()) if judged is not None else ()
-            blocked.append([("verse", groups.get(other, other)) for other in relevant])
-    return PairSet(tuple(anchors), tuple(positives), tuple(verse_ids), encode_row_keys(keys, blocked))
+            if text is not None:
+                add(topic, text, verse_id, [topic_key, ("verse", groups.get(verse_id, verse_id))], code)
+    first_code = sorted(texts)[0]
+    for topic, other in topic_pairs:
+        topic_keys = [("topic", normalize_for_matching(topic)), ("topic", normalize_for_matching(other))]
+        add(topic, other, 0, topic_keys, first_code, partner=other)
+    return PairSet(
+        tuple(anchors), tuple(positives), tuple(verse_ids), encode_row_keys(keys, blocked),
+        tuple(row_negatives) if negatives_per_row else (),
+    )
+
+
+def overlapping_topic_pairs(
+    judged: Mapping[str, Collection[int]], *, min_overlap: float, max_per_topic: int, min_judged: int = 2
+) -> list[tuple[str, str]]:
+    """Pairs of topics whose judged verse sets overlap by at least ``min_overlap`` (Jaccard).
+
+    Two topics people judged with largely the same verses ("anxiety", "worry") are two wordings of one
+    need: as a contrastive pair they teach the encoder exactly what the topic memory of search uses
+    (query → nearest judged topic). Each topic keeps its ``max_per_topic`` most overlapping partners;
+    topics with fewer than ``min_judged`` judged verses are too thin to compare. Each pair appears once,
+    the topic listed first in ``judged`` as the anchor.
+    """
+    sets = {topic: frozenset(verses) for topic, verses in judged.items() if len(verses) >= min_judged}
+    order = {topic: position for position, topic in enumerate(sets)}
+    by_verse: dict[int, list[str]] = {}
+    for topic, verses in sets.items():
+        for verse_id in verses:
+            by_verse.setdefault(verse_id, []).append(topic)
+    chosen: set[tuple[str, str]] = set()
+    for topic, verses in sets.items():
+        shared: dict[str, int] = {}
+        for verse_id in verses:
+            for other in by_verse[verse_id]:
+                if other != topic:
+                    shared[other] = shared.get(other, 0) + 1
+        scored = []
+        for other, count in shared.items():
+            jaccard = count / len(verses | sets[other])
+            if jaccard >= min_overlap and normalize_for_matching(other) != normalize_for_matching(topic):
+                scored.append((-jaccard, order[other], other))
+        for _, _, other in sorted(scored)[:max_per_topic]:
+            chosen.add((topic, other) if order[topic] < order[other] else (other, topic))
+    return sorted(chosen, key=lambda pair: (order[pair[0]], order[pair[1]]))
