@@ -132,3 +132,36 @@ def test_checkpointable_generator_refuses_more_processes_than_saved():
     saved = CheckpointableGenerator(0).state_dict()
     with pytest.raises(ValueError, match="same number of processes"):
         CheckpointableGenerator(0, process_index=1).load_state_dict(saved)
+
+
+def test_whole_word_masking_chooses_every_piece_of_a_word_or_none():
+    ids = padded_batch()
+    generator = torch.Generator().manual_seed(3)
+    # every third eligible position starts a word; the two after it are its ## pieces
+    word_starts = (torch.arange(ids.shape[1]) % 3 == 1).expand_as(ids)
+    _, labels = mask_tokens(ids, special_mask_of(ids), mask_token_id=MASK, vocab_size=VOCAB, generator=generator,
+                            special_token_ids=SPECIAL_IDS, probability=0.4, word_starts=word_starts)
+    chosen = labels != -100
+    eligible = ~special_mask_of(ids)
+    starts = torch.nonzero(word_starts[0]).squeeze(1).tolist()
+    for row in range(ids.shape[0]):
+        for start in starts:
+            pieces = [p for p in range(start, min(start + 3, ids.shape[1])) if eligible[row, p]]
+            assert len({bool(chosen[row, p]) for p in pieces}) <= 1, (row, start)
+    rate = float(chosen.sum() / eligible.sum())
+    assert 0.35 < rate < 0.45, "the rate is still the share of tokens chosen"
+
+
+def test_the_trainer_masks_whole_words_of_its_wordpiece_vocabulary():
+    from transformers import BertTokenizer
+
+    from versebert.training.mlm import continuation_ids
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "beg", "##otten", "son", "##s"]
+    tokenizer = BertTokenizer(vocab={token: index for index, token in enumerate(vocab)})
+    assert continuation_ids(tokenizer).tolist() == [6, 8]
+    plain = BertTokenizer(vocab={token: index for index, token in enumerate(vocab[:6])})
+    from versebert.errors import UserError
+
+    with pytest.raises(UserError, match="whole_word_masking"):
+        continuation_ids(plain)

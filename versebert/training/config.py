@@ -154,7 +154,8 @@ class MlmConfig:
 
     Masking (BERT): ``mask_probability`` of the non-special tokens are chosen; of those
     ``mask_token_fraction`` become [MASK], ``random_token_fraction`` a random non-special token, and
-    the rest stay unchanged.
+    the rest stay unchanged. Wettig et al. (2023) found 40% better than 15% for BERT-sized models;
+    ``mask_probability`` sets the rate. ``whole_word_masking`` chooses whole words instead of pieces.
 
     ``mixed_precision: auto`` uses bf16 where the hardware computes it natively (CUDA with bf16,
     CPUs with AVX512-BF16/AMX) and fp32 elsewhere: on a CPU without native bf16 (plain AVX2), bf16
@@ -183,6 +184,7 @@ class MlmConfig:
     mask_probability: float = 0.15
     mask_token_fraction: float = 0.8
     random_token_fraction: float = 0.1
+    whole_word_masking: bool = False
     mixed_precision: str = "auto"
     length_group_batches: int = 50
     project_masked_only: bool = True
@@ -228,7 +230,7 @@ class MlmConfig:
                 f"{self.mask_token_fraction} + {self.random_token_fraction}"
             )
         check_mixed_precision(owner, self.mixed_precision)
-        for name in ("project_masked_only", "plot_curves"):
+        for name in ("project_masked_only", "plot_curves", "whole_word_masking"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

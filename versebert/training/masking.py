@@ -37,6 +37,7 @@ def mask_tokens(
     probability: float = 0.15,
     mask_token_fraction: float = 0.8,
     random_token_fraction: float = 0.1,
+    word_starts: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose tokens to predict and corrupt them; returns ``(masked_input_ids, labels)``.
 
@@ -50,6 +51,11 @@ def mask_tokens(
     (the one with the smallest draw): otherwise a very short verse would often carry no label, and a
     batch of them would have an undefined (0/0) loss.
 
+    With ``word_starts`` (True where a token begins a word, False on WordPiece ``##`` continuations),
+    whole words are chosen: every piece of a word shares the draw of its first piece, so "begotten"
+    split as "beg ##otten" is never half masked and left guessable from the other half (whole-word
+    masking). Each chosen piece is then corrupted by the 80/10/10 rule on its own.
+
     All randomness comes from ``generator`` (a CPU generator; the tensors must be on the CPU).
     """
     if input_ids.shape != special_mask.shape:
@@ -58,9 +64,16 @@ def mask_tokens(
         raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
     eligible = ~special_mask.bool()
     draw = torch.rand(input_ids.shape, generator=generator)
+    word_of = torch.arange(input_ids.shape[1]).expand_as(input_ids)  # position of each token's word start
+    if word_starts is not None:
+        if word_starts.shape != input_ids.shape:
+            raise ValueError(f"word_starts has shape {tuple(word_starts.shape)}, input_ids {tuple(input_ids.shape)}")
+        starts = word_starts.bool() | ~eligible  # a special token never continues a word
+        word_of = torch.where(starts, word_of, 0).cummax(dim=1).values
+        draw = draw.gather(1, word_of)
     chosen = (draw < probability) & eligible
     smallest = draw.masked_fill(~eligible, 2.0).argmin(dim=1, keepdim=True)
-    chosen.scatter_(1, smallest, True)
+    chosen |= word_of == word_of.gather(1, smallest)  # the forced pick: its whole word
     chosen &= eligible  # rows without an eligible token stay unchosen
 
     action = torch.rand(input_ids.shape, generator=generator)

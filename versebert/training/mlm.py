@@ -87,6 +87,17 @@ def lr_multiplier(step: int, *, warmup_steps: int, total_steps: int) -> float:
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
+def continuation_ids(tokenizer) -> torch.Tensor:
+    """Ids of the WordPiece pieces that continue a word (``##...``), for whole-word masking."""
+    prefix = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
+    prefix = getattr(prefix, "prefix", "##") or "##"
+    ids = [index for token, index in tokenizer.get_vocab().items() if token.startswith(prefix)]
+    if not ids:
+        raise UserError(f"whole_word_masking needs a WordPiece vocabulary with {prefix!r} continuations; "
+                        "this tokenizer has none")
+    return torch.tensor(sorted(ids), dtype=torch.long)
+
+
 def config_for_tokenizer(model_config, tokenizer):
     """A copy of ``model_config`` with the tokenizer's vocabulary size and special ids.
 
@@ -200,6 +211,7 @@ class MlmTrainer:
         self.mask_token_id = tokenizer.mask_token_id
         self.special_ids = sorted(set(tokenizer.all_special_ids))
         self._special_ids_tensor = torch.tensor(self.special_ids, dtype=torch.long)
+        self._continuations = continuation_ids(tokenizer) if config.whole_word_masking else None
 
         longest = int(train.lengths.max())
         if longest > model.config.max_position_embeddings:
@@ -262,6 +274,7 @@ class MlmTrainer:
             probability=self.config.mask_probability,
             mask_token_fraction=self.config.mask_token_fraction,
             random_token_fraction=self.config.random_token_fraction,
+            word_starts=None if self._continuations is None else ~torch.isin(input_ids, self._continuations),
         )
         device = self.accelerator.device
         return {
