@@ -140,3 +140,14 @@ def test_the_peer_rows_follow_the_preset_unless_the_flag_says_otherwise(config, 
     assert pipeline.include_peer is expected
     evaluation = next(stage for stage in pipeline.stages() if stage.name == "evaluation")
     assert expected in evaluation.settings(), "a changed peer choice must rerun the evaluation"
+
+
+def test_the_distillation_stage_runs_between_mlm_and_stage_a_when_enabled(config, monkeypatch):
+    assert "distillation" not in [stage.name for stage in Pipeline(config).stages()]
+    pipeline = Pipeline(dataclasses.replace(config, overrides=("distillation.enabled=true",)))
+    names = [stage.name for stage in pipeline.stages()]
+    assert names[names.index("mlm") + 1] == "distillation" and names[names.index("mlm") + 2] == "translation-pairs"
+    started_from = []
+    monkeypatch.setattr(Pipeline, "contrastive", lambda self, stage, model, output: started_from.append((stage, model)))
+    next(stage for stage in pipeline.stages() if stage.name == "translation-pairs").run()
+    assert started_from == [("translation_pairs", pipeline.layout.distilled)]

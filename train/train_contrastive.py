@@ -32,14 +32,17 @@ from pathlib import Path
 
 from versebert.conventions import PROBE_ACCURACY, dev_metric
 from versebert.errors import UserError
-from versebert.training.config import add_mixed_precision_argument, load_preset, precision_overrides
-
-STAGES = ("translation_pairs", "query_pairs")
+from versebert.training.config import (
+    STAGE_CONFIGS,
+    add_mixed_precision_argument,
+    load_preset,
+    precision_overrides,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", required=True, choices=STAGES)
+    parser.add_argument("--stage", required=True, choices=list(STAGE_CONFIGS))
     parser.add_argument("--config", required=True, help="preset name (tiny, mini, small, base) or YAML file")
     parser.add_argument("--model", required=True, type=Path, help="MLM checkpoint or SentenceTransformer directory")
     parser.add_argument("--output", required=True, type=Path, help="where the SentenceTransformer is saved")

@@ -205,6 +205,15 @@ class Pipeline:
 
     def stages(self) -> list[Stage]:
         preset, layout = self.preset, self.layout
+        distilled = preset.distillation.enabled
+        stage_a_start = layout.distilled if distilled else layout.mlm
+        distillation = Stage(
+            "distillation",
+            lambda: [preset.distillation, str(self.config.train_topics), str(self.config.dev_topics)],
+            lambda: self.contrastive("distillation", layout.mlm, layout.distilled),
+            lambda: layout.distilled,
+            lambda: [layout.distilled, work_dir_for(layout.distilled)],
+        )
         return [
             Stage("data-check", lambda: None, self.data_check, lambda: layout.data_report),
             Stage(
@@ -215,10 +224,11 @@ class Pipeline:
                 lambda: layout.mlm,
                 lambda: [layout.tokenizer, layout.mlm_run, layout.mlm],
             ),
+            *([distillation] if distilled else []),
             Stage(
                 "translation-pairs",
                 lambda: preset.translation_pairs,
-                lambda: self.contrastive("translation_pairs", layout.mlm, layout.translation_pairs),
+                lambda: self.contrastive("translation_pairs", stage_a_start, layout.translation_pairs),
                 lambda: layout.translation_pairs,
                 lambda: [layout.translation_pairs, work_dir_for(layout.translation_pairs)],
             ),

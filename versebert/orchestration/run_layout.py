@@ -42,6 +42,11 @@ class RunLayout:
         return self.root / "mlm"
 
     @property
+    def distilled(self) -> Path:
+        """SentenceTransformer after the optional distillation stage (the teacher's embeddings)."""
+        return self.root / "stage-0-distilled"
+
+    @property
     def translation_pairs(self) -> Path:
         """SentenceTransformer after stage A (same verse, two translations)."""
         return self.root / "stage-a-translation-pairs"

@@ -458,7 +458,51 @@ class QueryPairsConfig(ContrastiveStageConfig):
             )
 
 
-StageConfig = TranslationPairsConfig | QueryPairsConfig
+@dataclass(frozen=True)
+class DistillationConfig(ContrastiveStageConfig):
+    """Embedding distillation between MLM and stage A (Reimers & Gurevych 2020): the student learns to
+    reproduce ``teacher``'s normalized embeddings of verses of ``translations``, the train topic texts
+    (``include_topics``) and up to ``phrases_per_verse`` clauses cut from each verse (queries are short).
+
+    The teacher (``all-MiniLM-L6-v2``, the offline package, or a SentenceTransformer directory) is a
+    training-time teacher only: it is never needed at inference, and the card names it. Its embeddings
+    are cached machine-wide by content. ``loss``: ``mse`` on the embeddings (through a learned projection
+    when the widths differ, dropped at export), ``mse+kl`` adds ``kl_weight`` x the KL divergence between
+    the teacher's and the student's in-batch similarity distributions at ``temperature`` (soft targets).
+    Off unless ``enabled``; the probe's held-out verses are never distilled on. ``max_texts`` caps the
+    set (0: no cap), keeping the most useful first: topics, then verses, then phrases.
+    """
+
+    section = "distillation"
+    enabled: bool = False
+    teacher: str = "all-MiniLM-L6-v2"
+    translations: tuple[str, ...] = ("WEB", "KJV")
+    include_topics: bool = True
+    phrases_per_verse: int = 1
+    loss: str = "mse"
+    kl_weight: float = 1.0
+    temperature: float = 0.05
+    max_texts: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("enabled", "include_topics"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{self.section}.{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.teacher, str) or not self.teacher:
+            raise ValueError(f"{self.section}.teacher must name a SentenceTransformer, got {self.teacher!r}")
+        if self.loss not in DISTILLATION_LOSSES:
+            raise ValueError(f"{self.section}.loss must be one of {DISTILLATION_LOSSES}, got {self.loss!r}")
+        for name in ("phrases_per_verse", "max_texts"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{self.section}.{name} must be a non-negative integer, got {value!r}")
+        _check_positive(self.section, "kl_weight", self.kl_weight, float)
+        _check_positive(self.section, "temperature", self.temperature, float)
+
+
+DISTILLATION_LOSSES = ("mse", "mse+kl")
+StageConfig = TranslationPairsConfig | QueryPairsConfig | DistillationConfig
 
 
 
@@ -466,8 +510,8 @@ StageConfig = TranslationPairsConfig | QueryPairsConfig
 class Preset:
     """A whole preset, every section typed and validated: what the stages train with is what it says.
 
-    ``query_pairs`` has no probe of its own: stage B is probed on the verses stage A held out, so its
-    ``probe`` is ``translation_pairs.probe`` (set by :func:`preset_from_mapping`).
+    ``query_pairs`` and ``distillation`` have no probe of their own: they are probed on the verses
+    stage A holds out, so their ``probe`` is ``translation_pairs.probe`` (set by :func:`preset_from_mapping`).
     """
 
     name: str
@@ -475,6 +519,7 @@ class Preset:
     tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     data: DataSettings = field(default_factory=DataSettings)
     mlm: MlmConfig = field(default_factory=MlmConfig)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
     translation_pairs: TranslationPairsConfig = field(default_factory=TranslationPairsConfig)
     query_pairs: QueryPairsConfig = field(default_factory=QueryPairsConfig)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
@@ -496,8 +541,13 @@ class Preset:
             )
 
 
+PROBED_ON_STAGE_A = ("distillation", "query_pairs")
 SECTIONS = tuple(item.name for item in dataclasses.fields(Preset) if item.name != "name")
-STAGE_CONFIGS: dict[str, type] = {"translation_pairs": TranslationPairsConfig, "query_pairs": QueryPairsConfig}
+STAGE_CONFIGS: dict[str, type] = {
+    "distillation": DistillationConfig,
+    "translation_pairs": TranslationPairsConfig,
+    "query_pairs": QueryPairsConfig,
+}
 """The contrastive stages by preset section (their runner is :mod:`.contrastive`)."""
 
 
@@ -608,13 +658,14 @@ def preset_from_mapping(raw: Mapping[str, Any], *, name: str = "custom") -> Pres
         raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     if "model" not in raw:
         raise ValueError("the preset has no 'model' section")
-    query_pairs = raw.get("query_pairs")
-    if isinstance(query_pairs, Mapping):
-        if "probe" in query_pairs:
-            raise UserError("query_pairs.probe is not a setting: the probe is translation_pairs.probe")
-        stage_a = raw.get("translation_pairs")
-        probe = stage_a.get("probe") if isinstance(stage_a, Mapping) else None
-        raw = {**raw, "query_pairs": {**query_pairs, "probe": probe or {}}}
+    stage_a = raw.get("translation_pairs")
+    probe = (stage_a.get("probe") if isinstance(stage_a, Mapping) else None) or {}
+    for section in PROBED_ON_STAGE_A:
+        values = raw.get(section)
+        if values is None or isinstance(values, Mapping):
+            if "probe" in (values or {}):
+                raise UserError(f"{section}.probe is not a setting: the probe is translation_pairs.probe")
+            raw = {**raw, section: {**(values or {}), "probe": probe}}
     hints = typing.get_type_hints(Preset)
     try:
         sections = {key: from_mapping(hints[key], raw.get(key), key) for key in SECTIONS if key in raw}
@@ -669,6 +720,7 @@ __all__ = [
     "SECTIONS",
     "STAGE_CONFIGS",
     "ContrastiveTrainingConfig",
+    "DistillationConfig",
     "ProbeConfig",
     "QueryPairsConfig",
     "StageConfig",

@@ -44,6 +44,7 @@ from ..errors import UserError
 from .config import (
     STAGE_CONFIGS,
     ContrastiveTrainingConfig,
+    DistillationConfig,
     Preset,
     QueryPairsConfig,
     StageConfig,
@@ -113,10 +114,13 @@ def load_stage_data(
     """Read the Bible texts and the topic votes a stage needs (``train_topics`` only for stage B)."""
     from ..data.bible import load_verses
 
-    if isinstance(config, QueryPairsConfig) and train_topics is None:
-        raise UserError("the query_pairs stage needs the train topic votes (--train-topics)")
+    needs_train = isinstance(config, QueryPairsConfig) or (
+        isinstance(config, DistillationConfig) and config.include_topics
+    )
+    if needs_train and train_topics is None:
+        raise UserError(f"the {config.section} stage needs the train topic votes (--train-topics)")
     corpus = {verse.verse_id: verse.text for verse in load_verses(config.display_translation)}
-    train = load_judgments(train_topics) if isinstance(config, QueryPairsConfig) else None
+    train = load_judgments(train_topics) if needs_train else None
     return StageData(load_verse_texts(required_translations(config)), corpus, load_judgments(dev_topics), train)
 
 
@@ -168,17 +172,52 @@ def _query_pair_set(config: QueryPairsConfig, data: StageData) -> PairSet:
     )
 
 
+def _pair_loss(model, config: StageConfig, pairs: PairSet):
+    return make_loss(model, config.training)
+
+
+def _distillation_set(config: DistillationConfig, data: StageData):
+    from .distillation import build_distillation_set
+
+    return build_distillation_set(config, data)
+
+
+def _distillation_loss(model, config: DistillationConfig, rows):
+    from .distillation import make_distillation_loss
+
+    return make_distillation_loss(model, config, rows)
+
+
+def _distillation_callbacks(loss, checkpoint: str | None) -> list:
+    from .distillation import SaveProjection, restore_projection
+
+    restore_projection(loss, checkpoint)
+    return [SaveProjection(loss)] if loss.projection is not None else []
+
+
 @dataclass(frozen=True)
 class PairSource:
-    """A stage: how it builds its pairs and which evaluator metric chooses its best checkpoint."""
+    """A stage: how it builds its rows and its loss, and which evaluator metric chooses its best
+    checkpoint. ``callbacks`` (given the loss and the checkpoint resumed from) adds trainer callbacks
+    for state the loss keeps outside the model."""
 
     name: str
     build: Callable[[StageConfig, StageData], PairSet]
     selection_metric: str
     description: str
+    loss: Callable = _pair_loss
+    callbacks: Callable | None = None
 
 
 PAIR_SOURCES: dict[type, PairSource] = {
+    DistillationConfig: PairSource(
+        "distillation",
+        _distillation_set,
+        dev_metric("ndcg@10"),
+        "verses, OpenBible.info train topics and verse clauses embedded by the teacher (embedding distillation)",
+        loss=_distillation_loss,
+        callbacks=_distillation_callbacks,
+    ),
     TranslationPairsConfig: PairSource(
         "translation_pairs",
         _translation_pair_set,
@@ -511,7 +550,7 @@ def train_stage(
     card.model_name = f"VerseBERT search encoder ({source.name})"
     card.train_datasets = [{"name": source.description}]
     # 4. loss
-    loss = make_loss(sentence_model, training)
+    loss = source.loss(sentence_model, config, pairs)
     # 5. evaluators, before training (a resumed run keeps the numbers of its starting point)
     evaluator = stage_evaluator(config, data)
     identity = evaluation_identity(config, data)
@@ -534,7 +573,12 @@ def train_stage(
         train_dataset=pairs.dataset(),
         loss=loss,
         evaluator=evaluator,
-        callbacks=[EvaluateLastStep(), CurveLogger(run_logger), ReleaseFreedMemory()],
+        callbacks=[
+            EvaluateLastStep(),
+            CurveLogger(run_logger),
+            ReleaseFreedMemory(),
+            *(source.callbacks(loss, checkpoint) if source.callbacks else []),
+        ],
     )
     trainer.train(resume_from_checkpoint=checkpoint)
     # 7. the restored best checkpoint's metrics, the model, the record of the run

