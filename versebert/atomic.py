@@ -81,7 +81,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for the block to write; rename it to ``path`` when the
     block succeeds, delete it when it fails. For writers that want a file name (``savefig``)."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # The suffix stays last: writers that pick a format by extension (matplotlib) still see ".png".
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
     with filesystem_errors(path):
         try:
             yield temporary
