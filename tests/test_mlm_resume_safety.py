@@ -116,3 +116,29 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_previous_one_resumed(
 def test_a_fresh_run_never_mixes_into_an_earlier_run_s_checkpoints(interrupted, tmp_path, tokenizer, corpus):  # noqa: F811
     with pytest.raises(Exception, match="already holds checkpoints of a run; resume it, or rerun with --restart"):
         train(tmp_path, tokenizer, corpus, name="interrupted")
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_keeps_the_previous_one(
+    tmp_path, tokenizer, corpus, monkeypatch  # noqa: F811
+):
+    """torch reports a full disk as "unexpected pos 7680 vs 7572"; the user must read "no space left"."""
+    from accelerate import Accelerator
+
+    from versebert.atomic import FilesystemError
+
+    original, calls = Accelerator.save_state, itertools.count(1)
+
+    def save_state(self, output_dir=None, **kwargs):
+        if next(calls) == 2:
+            original(self, output_dir, **kwargs)  # files half there, then the disk is full
+            raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 7680 vs 7572")
+        return original(self, output_dir, **kwargs)
+
+    monkeypatch.setattr(Accelerator, "save_state", save_state)
+    with pytest.raises(FilesystemError) as failure:
+        train(tmp_path, tokenizer, corpus)
+    message, checkpoints = str(failure.value), tmp_path / "run" / "checkpoints"
+    assert "\n" not in message
+    expected = f"saving the checkpoint {checkpoints / 'step-00000008'} failed, most likely no space left on device"
+    assert message.startswith(expected)
+    assert [path.name for path in checkpoints.iterdir()] == ["step-00000004"]  # the partial save is gone
