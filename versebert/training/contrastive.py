@@ -421,7 +421,10 @@ def resume_checkpoint(resume: bool | str | Path, checkpoints: Path, settings: Ma
     then ``checkpoints`` must not already hold a run that would be silently mixed into this one.
 
     With ``settings`` (:func:`resume_settings`), a fresh run records them beside its checkpoints and a
-    resume is refused if they changed outside :data:`SAFE_TO_CHANGE_ON_RESUME`, naming each key.
+    resume is refused if they changed outside :data:`SAFE_TO_CHANGE_ON_RESUME`, naming each key. A
+    checkpoint named explicitly may continue under another starting model (its weights replace the
+    model's); the latest one, which the pipeline resumes after a crash, may not: a retrained MLM must
+    not be silently continued from checkpoints of the old one.
     """
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -450,7 +453,8 @@ def resume_checkpoint(resume: bool | str | Path, checkpoints: Path, settings: Ma
     if settings is not None:
         record = Path(checkpoint).parent / RUN_SETTINGS_FILE
         recorded = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
-        check_resume_settings(recorded, settings, checkpoint=checkpoint, safe=SAFE_TO_CHANGE_ON_RESUME)
+        safe = SAFE_TO_CHANGE_ON_RESUME if resume is True else SAFE_TO_CHANGE_ON_RESUME | {"starting_model"}
+        check_resume_settings(recorded, settings, checkpoint=checkpoint, safe=safe)
     return checkpoint
 
 
