@@ -4,6 +4,7 @@ Usage::
 
     accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run
     accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run --resume
+    accelerate launch train/pretrain_mlm.py --config tiny --output-dir runs/tiny/mlm-run --restart
     accelerate launch train/pretrain_mlm.py --config small --output-dir runs/minilm --init-from all-MiniLM-L6-v2
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 train/pretrain_mlm.py --config tiny ...
 
@@ -12,7 +13,9 @@ one group only with ``ACCELERATE_USE_CPU=true`` (the run refuses to start otherw
 ``python train/pretrain_mlm.py`` works too (one process). ``--set mlm.max_steps=200`` overrides
 any preset setting. Without ``--tokenizer`` a WordPiece tokenizer is trained on the preset's
 translations; the corpus is built by the data layer. The trained model lands in ``--model-dir``
-(default: ``<output-dir>/model``).
+(default: ``<output-dir>/model``). ``--resume`` refuses a checkpoint saved with other settings
+(only the logging, evaluation and saving frequencies, ``keep_last`` and ``plot_curves`` may change);
+``--restart`` starts such a run over.
 """
 
 from __future__ import annotations
@@ -44,7 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--init-from", help="warm start from a BERT checkpoint directory or all-MiniLM-L6-v2 (uses its tokenizer)"
     )
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUTPUT_DIR")
+    restart = parser.add_mutually_exclusive_group()
+    restart.add_argument(
+        "--resume", action="store_true", help="continue from the newest intact checkpoint in OUTPUT_DIR"
+    )
+    restart.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the checkpoints and logs in OUTPUT_DIR (and the tokenizer trained there) and start over",
+    )
     parser.add_argument("--cache-dir", help="cache for the tokenized corpus")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     add_mixed_precision_argument(parser)
@@ -60,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             model_dir=args.model_dir,
             tokenizer_dir=args.tokenizer,
             resume=args.resume,
+            restart=args.restart,
             init_from=args.init_from,
             cache_dir=args.cache_dir,
         )

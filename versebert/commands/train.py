@@ -1,8 +1,10 @@
 """``versebert train --preset tiny --output runs/tiny``: the whole pipeline, resumable.
 
 data check → tokenizer + MLM pre-training → stage A (translation pairs) → stage B (query pairs) →
-evaluation → model card. Stages already done with the same settings are skipped. For several
-processes or GPUs: ``accelerate launch -m versebert.cli train ...``.
+evaluation → model card. Stages already done with the same settings are skipped; a stage
+interrupted mid-training resumes from its newest intact checkpoint if that was saved with the same
+settings, and ``--restart`` starts such a stage over. For several processes or GPUs:
+``accelerate launch -m versebert.cli train ...``.
 """
 
 from __future__ import annotations
@@ -55,10 +57,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_mixed_precision_argument(parser)
     parser.add_argument("--repo-id", help="Hub repository id written into the model card's usage snippets")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the partial work (checkpoints, logs) of the stages still to run and start them over, "
+        "instead of resuming them; finished stages are kept",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import make_directory
     from ..orchestration.pipeline import Pipeline, PipelineConfig
 
     config = PipelineConfig(
@@ -70,8 +79,11 @@ def run(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         include_peer=args.peer,
         repo_id=args.repo_id,
+        restart=args.restart,
     )
-    report = Pipeline(config).run()
+    pipeline = Pipeline(config)  # the preset is validated here, before anything is written
+    make_directory(args.output, "--output")  # a file or a read-only directory fails now, not after the data check
+    report = pipeline.run()
     timings = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in report.seconds.items())
     print(f"done: {args.output} (ran: {timings or 'nothing'}; skipped: {', '.join(report.skipped) or 'nothing'})")
     return 0

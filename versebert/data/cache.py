@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from ..atomic import write_text_atomically as write_text_atomically  # the one atomic writer, re-exported
+
 
 def cache_dir(*parts: str) -> Path:
     """The data cache directory (or a subdirectory of it), created if needed."""
@@ -44,14 +46,6 @@ def fingerprint(settings: object, modules: tuple[ModuleType, ...] = (), packages
     for package in packages:
         digest.update(f"{package}=={package_version(package)}".encode())
     return digest.hexdigest()[:16]
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write via a private temporary file and a rename, so concurrent readers (several training
-    processes preparing data at once) see the whole file or none of it."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def save_directory_atomically(path: Path, save: Callable[[Path], None]) -> None:

@@ -199,7 +199,26 @@ def _parse_row(parts: list[str], where: str) -> tuple[str, int, int, int]:
         votes = int(parts[3].strip())
     except ValueError:
         raise TopicVotesFormatError(f"{where}: Votes must be an integer, got {parts[3].strip()!r}") from None
+    if votes < 0:  # the file counts up-votes; a negative count is a corrupt or foreign file, not a judgment
+        raise TopicVotesFormatError(f"{where}: Votes must be a non-negative count, got {votes}")
     return topic, start, end, votes
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines; a missing file, a directory or bytes that are not UTF-8 name the path (and line)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"topic-votes file not found: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory; pass the topic-votes TSV file inside it") from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise TopicVotesFormatError(
+            f"{path}:{line}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
 
 
 def read_topic_votes(path: str | Path) -> TopicVotes:
@@ -210,12 +229,7 @@ def read_topic_votes(path: str | Path) -> TopicVotes:
     Rows with a verse id outside the canonical structure are left out and listed in ``unknown``.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UserError(f"topic-votes file not found: {path}") from None
-    except UnicodeDecodeError as error:
-        raise TopicVotesFormatError(f"{path}: not UTF-8 text ({error.reason})") from None
+    lines = _read_lines(path)
     if not lines or not any(line.strip() for line in lines):
         raise TopicVotesFormatError(f"{path}: empty file (expected a header line and topic-vote rows)")
     if lines[0].split("\t")[0].strip().lstrip("\ufeff") != HEADER_FIRST_COLUMN:
@@ -268,8 +282,31 @@ def judge(votes: TopicVotes, rule: RelevanceRule | None = None) -> Judgments:
 
 
 def load_judgments(path: str | Path, rule: RelevanceRule | None = None) -> Judgments:
-    """Read a topic-votes file and grade it: ``judge(read_topic_votes(path), rule)``."""
-    return judge(read_topic_votes(path), rule)
+    """Read a topic-votes file and grade it: ``judge(read_topic_votes(path), rule)``.
+
+    A file that grades no topic at all is refused here, naming why, rather than much later inside
+    the metric library (which cannot rank against empty judgments).
+    """
+    votes = read_topic_votes(path)
+    judgments = judge(votes, rule)
+    if not judgments.qrels:
+        raise TopicVotesFormatError(f"{path}: no gradable topic ({_why_nothing_graded(votes, judgments)})")
+    return judgments
+
+
+def _why_nothing_graded(votes: TopicVotes, judgments: Judgments) -> str:
+    rule = judgments.rule
+    below_unit = sum(rule.counts(row) and rule.grade(row.votes) < 1 for row in votes.rows)
+    reasons = [
+        f"{count} {what}"
+        for count, what in (
+            (len(votes.unknown), "row(s) with unknown verse ids"),
+            (judgments.skipped_rows, f"row(s) longer than {rule.max_range_verses} verses or across chapters"),
+            (below_unit, f"row(s) with fewer than vote_unit={rule.vote_unit} votes"),
+        )
+        if count
+    ]
+    return "; ".join(reasons) + " and no other rows"
 
 
 def topic_verse_pairs(

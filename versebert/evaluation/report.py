@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .harness import RetrievalEvalReport
@@ -65,11 +64,16 @@ def plot(report: RetrievalEvalReport, path: Path) -> None:
 
 
 def write_report(report: RetrievalEvalReport, output_dir: str | Path, stem: str = "retrieval") -> dict[str, Path]:
-    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``output_dir``."""
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``output_dir``, each atomically:
+    a failure (a full disk) keeps the previous report whole and says which file could not be written."""
+    from ..atomic import atomic_path, filesystem_errors, write_json_atomically, write_text_atomically
+
     output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    with filesystem_errors(output, "creating"):
+        output.mkdir(parents=True, exist_ok=True)
     paths = {"json": output / f"{stem}.json", "markdown": output / f"{stem}.md", "png": output / f"{stem}.png"}
-    paths["json"].write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    paths["markdown"].write_text(to_markdown(report))
-    plot(report, paths["png"])
+    write_json_atomically(paths["json"], report.to_dict())
+    write_text_atomically(paths["markdown"], to_markdown(report))
+    with atomic_path(paths["png"]) as temporary:
+        plot(report, temporary)
     return paths

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import filesystem_error, write_json_atomically, write_text_atomically
 from ..conventions import work_dir_for
 from ..errors import UserError
 from .run_layout import RunLayout
@@ -42,6 +43,7 @@ class PipelineConfig:
     init_from: str | None = None  # a BERT checkpoint directory or a known name (all-MiniLM-L6-v2)
     include_peer: bool | None = None  # None: the preset's ``evaluation.include_peer``
     repo_id: str | None = None
+    restart: bool = False  # discard the partial work (checkpoints) of the stages that run, instead of resuming
 
     def __post_init__(self):
         for name in ("output", "train_topics", "dev_topics"):
@@ -95,6 +97,18 @@ def _plain(value: object) -> object:
     return value
 
 
+def _read_marker(path: Path) -> dict:
+    """A stage's marker; an unreadable one (cut short by an older, non-atomic write) counts as a
+    stage finished with unknown settings, so the stage is redone rather than the run stopped."""
+    if not path.exists():
+        return {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"fingerprint": None}
+    return recorded if isinstance(recorded, dict) else {"fingerprint": None}
+
+
 class Pipeline:
     def __init__(self, config: PipelineConfig):
         from ..training.config import load_preset
@@ -119,7 +133,7 @@ class Pipeline:
         # The same report `exclude_flagged` uses, so what is printed is exactly what training drops.
         report = default_report()
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        self.layout.data_report.write_text(report.to_json(indent=2))
+        write_text_atomically(self.layout.data_report, report.to_json(indent=2))
         print(format_report(report))
         print(f"flagged verses are excluded from training pairs; the full report is in {self.layout.data_report}")
 
@@ -191,7 +205,7 @@ class Pipeline:
         )
         write_report(report, self.layout.evaluation, stem="retrieval")
         cloze = probe_checkpoint(self.layout.mlm)
-        (self.layout.evaluation / "cloze.json").write_text(json.dumps(dataclasses.asdict(cloze), indent=2))
+        write_json_atomically(self.layout.evaluation / "cloze.json", dataclasses.asdict(cloze))
         print(to_markdown(report))
         print(format_report(cloze))
 
@@ -269,6 +283,9 @@ class Pipeline:
             raise StageFailed(f"stage {stage.name}: {error}") from error
         except Exception as error:  # noqa: BLE001 (reported in one line; the traceback is in the log)
             log = self._log_failure(stage, error)
+            full_disk = filesystem_error(error, getattr(error, "filename", None) or stage.output())
+            if full_disk is not None:  # a write deep inside a library: still the user's to fix
+                raise StageFailed(f"stage {stage.name}: {full_disk} (full traceback in {log})") from error
             cause = str(error).strip().splitlines()[0] if str(error).strip() else "(no message)"
             raise StageFailed(
                 f"stage {stage.name} failed: {type(error).__name__}: {cause} (full traceback in {log}). "
@@ -293,13 +310,15 @@ class Pipeline:
         for stage in self.stages():
             fingerprint = _fingerprint([upstream, stage.settings()])
             marker = self._marker(stage)
-            recorded = json.loads(marker.read_text()) if marker.exists() else {}
+            recorded = _read_marker(marker)
             if recorded.get("fingerprint") == fingerprint and stage.output().exists():
                 print(f"[{stage.name}] done before, skipped ({stage.output()})")
                 report.skipped.append(stage.name)
             else:
-                if recorded:  # finished before with other settings or inputs: start it over
-                    print(f"[{stage.name}] settings or inputs changed since the last run: starting it over")
+                if recorded or self.config.restart:
+                    # finished before with other settings or inputs, or --restart: discard its partial work
+                    why = "--restart" if self.config.restart else "settings or inputs changed since the last run"
+                    print(f"[{stage.name}] {why}: starting it over")
                     for directory in stage.work():
                         shutil.rmtree(directory, ignore_errors=True)
                 print(f"[{stage.name}] running")
@@ -308,7 +327,7 @@ class Pipeline:
                 self._run_stage(stage)
                 report.seconds[stage.name] = round(time.perf_counter() - start, 1)
                 marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.write_text(json.dumps({"fingerprint": fingerprint, "seconds": report.seconds[stage.name]}))
+                write_json_atomically(marker, {"fingerprint": fingerprint, "seconds": report.seconds[stage.name]})
                 report.ran.append(stage.name)
             upstream = fingerprint
         return report

@@ -461,26 +461,70 @@ class CurveLogger(TrainerCallback):
         self.run_logger.log(state.global_step, numbers)
 
 
-def resume_checkpoint(resume: bool | str | Path, checkpoints: Path) -> str | None:
+RUN_SETTINGS_FILE = "run-settings.json"  # beside the checkpoint-* folders: the settings they were saved with
+SAFE_TO_CHANGE_ON_RESUME = frozenset(
+    f"{section}.training.{name}"
+    for section in ("translation_pairs", "query_pairs")
+    for name in ("logging_steps", "save_total_limit")
+)
+"""Stage settings that cannot change a weight (``eval_steps`` can: it decides which checkpoint is best)."""
+
+
+def resume_settings(config: StageConfig, data: StageData, model: str | Path) -> dict:
+    """What a stage's result depends on: its settings, the starting model's files, the evaluation
+    data and the texts and judgments its pairs are drawn from (digests, not copies)."""
+    from .resume import digest
+
+    texts = (json.dumps(sorted(data.texts[code].items())).encode() for code in config.translations)
+    judged = json.dumps(sorted(data.train.votes.items()) if data.train is not None else None).encode()
+    return {
+        config.section: config,
+        "starting_model": model_digest(Path(model)) if Path(model).is_dir() else str(model),
+        "evaluation": evaluation_identity(config, data),
+        "pair_sources": digest([*texts, judged]),
+    }
+
+
+def resume_checkpoint(resume: bool | str | Path, checkpoints: Path, settings: Mapping | None = None) -> str | None:
     """``True``: the latest checkpoint (which must exist); a path: that checkpoint; ``False``: none, and
-    then ``checkpoints`` must not already hold a run that would be silently mixed into this one."""
+    then ``checkpoints`` must not already hold a run that would be silently mixed into this one.
+
+    With ``settings`` (:func:`resume_settings`), a fresh run records them beside its checkpoints and a
+    resume is refused if they changed outside :data:`SAFE_TO_CHANGE_ON_RESUME`, naming each key. A
+    checkpoint named explicitly may continue under another starting model (its weights replace the
+    model's); the latest one, which the pipeline resumes after a crash, may not: a retrained MLM must
+    not be silently continued from checkpoints of the old one.
+    """
     from transformers.trainer_utils import get_last_checkpoint
+
+    from ..atomic import write_json_atomically
+    from .resume import check_resume_settings, plain
 
     existing = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if resume is True:
         if existing is None:
             raise UserError(f"nothing to resume: {checkpoints} holds no checkpoint-* directory")
-        return existing
-    if resume:
+        checkpoint = existing
+    elif resume:
         if not Path(resume).is_dir():
             raise UserError(f"checkpoint to resume from not found: {resume}")
-        return str(resume)
-    if existing is not None:
+        checkpoint = str(resume)
+    elif existing is not None:
         raise UserError(
             f"{checkpoints} already holds checkpoints ({Path(existing).name}); "
             "resume with --resume or choose another --work-dir"
         )
-    return None
+    else:
+        if settings is not None:
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            write_json_atomically(checkpoints / RUN_SETTINGS_FILE, plain(settings))
+        return None
+    if settings is not None:
+        record = Path(checkpoint).parent / RUN_SETTINGS_FILE
+        recorded = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+        safe = SAFE_TO_CHANGE_ON_RESUME if resume is True else SAFE_TO_CHANGE_ON_RESUME | {"starting_model"}
+        check_resume_settings(recorded, settings, checkpoint=checkpoint, safe=safe)
+    return checkpoint
 
 
 def _checkpoint_step(checkpoint: str | None) -> int | None:
@@ -535,7 +579,7 @@ def train_stage(
     output = Path(output)
     work_dir = Path(work_dir) if work_dir is not None else work_dir_for(output)
     training = config.training
-    checkpoint = resume_checkpoint(resume, work_dir / "checkpoints")
+    checkpoint = resume_checkpoint(resume, work_dir / "checkpoints", resume_settings(config, data, model))
 
     # 1. pairs (the batch sampler of the arguments needs them)
     pairs = source.build(config, data)

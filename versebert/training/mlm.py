@@ -10,8 +10,12 @@
    accumulation, clipping, logging, evaluation and atomic checkpoints;
 5. save: the final model with its tokenizer and remote code, and a PNG of the curves.
 
-Resuming (``resume=True``) continues from the newest complete checkpoint with the data order, the
-masks, the dropout and the schedule of the uninterrupted run.
+Resuming (``resume=True``) continues from the newest intact checkpoint with the data order, the
+masks, the dropout and the schedule of the uninterrupted run. Each checkpoint records the run's
+whole effective configuration and digests of its data and files (:data:`STATE_FILE`, written last):
+a resume with other settings is refused unless the change is in :data:`SAFE_TO_CHANGE_ON_RESUME`,
+and a checkpoint whose files no longer match their digests is set aside (``damaged-step-<N>``) for
+the newest intact one.
 
 The same script runs on one CPU, ``accelerate launch --num_processes 2`` on CPU
 (``ACCELERATE_USE_CPU=true``) and on GPUs.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -34,18 +39,25 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from ..atomic import filesystem_errors, write_json_atomically
 from ..errors import UserError
 from .batching import LengthGroupedBatchSampler, PaddingCollator, TokenSequences
 from .config import MlmConfig, Preset
 from .masking import CheckpointableGenerator, mask_tokens
 from .memory import release_freed_memory
 from .precision import resolve_mixed_precision
+from .resume import RESTART_HINT, check_resume_settings, describe_changes, digest, plain
 from .run_logging import RunLogger
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PREFIX = "step-"
 STATE_FILE = "trainer_state.json"
+DAMAGED_PREFIX = "damaged-"
+SAFE_TO_CHANGE_ON_RESUME = frozenset(
+    f"mlm.{name}" for name in ("log_every", "eval_every", "save_every", "keep_last", "plot_curves")
+)
+"""Settings that only say how often the run logs, evaluates and saves: changing them cannot change a weight."""
 EVAL_SEED_OFFSET = 1_000_003  # evaluation masks: a fixed stream apart from the training one
 
 
@@ -171,6 +183,61 @@ def list_checkpoints(checkpoints_dir: str | Path) -> list[Path]:
     return sorted((path for path in found if (path / STATE_FILE).is_file()), key=checkpoint_step)
 
 
+def file_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``directory`` but the state file, by relative path."""
+    digests = {}
+    for path in sorted(item for item in directory.rglob("*") if item.is_file() and item.name != STATE_FILE):
+        with path.open("rb") as handle:
+            digests[path.relative_to(directory).as_posix()] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the checkpoint ``path`` cannot be trusted (a damaged state file, a missing, truncated or
+    altered file), or ``None`` if every file matches the digest recorded when it was saved."""
+    try:
+        state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return f"{STATE_FILE} unreadable: {type(error).__name__}"
+    recorded = state.get("files") if isinstance(state, dict) else None
+    if not isinstance(recorded, dict):
+        return None  # saved before digests were recorded: the settings check refuses it with its own message
+    found = file_digests(path)
+    for name, expected in recorded.items():
+        if name not in found:
+            return f"{name} is missing"
+        if found[name] != expected:
+            return f"{name} does not match its recorded SHA-256"
+    return None
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged checkpoint out of the checkpoint namespace (kept for inspection, never deleted)."""
+    target = path.with_name(f"{DAMAGED_PREFIX}{path.name}")
+    number = 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{DAMAGED_PREFIX}{path.name}.{number}")
+    os.replace(path, target)
+    return target
+
+
+def discard_run(output_dir: str | Path) -> None:
+    """Remove what a run left in ``output_dir`` (checkpoints, logs, curves), so it starts over."""
+    output_dir = Path(output_dir)
+    for name in ("checkpoints", "logs"):
+        shutil.rmtree(output_dir / name, ignore_errors=True)
+    (output_dir / "curves.png").unlink(missing_ok=True)
+
+
+def sequences_digest(sequences: TokenSequences | None) -> str | None:
+    """A fingerprint of the training sequences themselves: a rebuilt corpus with other content
+    (another tokenizer, translation or cleaning rule) never resumes a run started on the old one."""
+    if sequences is None:
+        return None
+    return digest([sequences.offsets.astype("<i8").tobytes(), sequences.values.astype("<i8").tobytes()])
+
+
 def _replace_directory(source: Path, target: Path) -> None:
     """Give ``source`` the name ``target``; an existing ``target`` is moved aside first, then removed."""
     if target.exists():
@@ -181,6 +248,18 @@ def _replace_directory(source: Path, target: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(source, target)
+
+
+VOLATILE_MODEL_KEYS = ("transformers_version", "architectures", "auto_map", "_name_or_path", "dtype", "torch_dtype")
+
+
+def run_settings(config: MlmConfig, model_config, train: TokenSequences, validation, extra) -> dict:
+    """What a run's result depends on, as JSON-able data for its checkpoints: the MLM settings, the
+    model's shape and special ids, digests of the training and validation sequences, and ``extra``
+    (the caller's tokenizer/data settings and warm start)."""
+    model = {key: value for key, value in model_config.to_dict().items() if key not in VOLATILE_MODEL_KEYS}
+    sequences = {"train": sequences_digest(train), "validation": sequences_digest(validation)}
+    return plain({"mlm": dataclasses.asdict(config), "model": model, "sequences": sequences, **(extra or {})})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,6 +282,7 @@ class MlmTrainer:
         train: TokenSequences,
         validation: TokenSequences | None = None,
         accelerator=None,
+        settings: Mapping[str, object] | None = None,
     ):
         self.config = config
         self.tokenizer = tokenizer
@@ -230,6 +310,7 @@ class MlmTrainer:
         )
         self.validation = validation if validation is not None and len(validation) else None
         self._collator = collator
+        self.settings = run_settings(config, model.config, train, self.validation, settings)
 
         optimizer = torch.optim.AdamW(
             parameter_groups(model, config.weight_decay),
@@ -375,12 +456,21 @@ class MlmTrainer:
             checkpoints_dir.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(temporary, ignore_errors=True)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(temporary))
+        try:
+            with filesystem_errors(final, "saving the checkpoint"):
+                accelerator.save_state(str(temporary))
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)  # the space a full disk needs back
+            raise
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            (temporary / STATE_FILE).write_text(
-                json.dumps({**dataclasses.asdict(self.progress), "num_processes": accelerator.num_processes}, indent=2)
-            )
+            state = {
+                **dataclasses.asdict(self.progress),
+                "num_processes": accelerator.num_processes,
+                "settings": self.settings,
+                "files": file_digests(temporary),
+            }
+            write_json_atomically(temporary / STATE_FILE, state)  # last: a checkpoint without it is incomplete
             _replace_directory(temporary, final)
             for old in list_checkpoints(checkpoints_dir)[: -self.config.keep_last]:
                 shutil.rmtree(old, ignore_errors=True)
@@ -389,23 +479,50 @@ class MlmTrainer:
         return final
 
     def load_checkpoint(self, path: str | Path) -> None:
+        """Restore the state saved in ``path``, if it was saved with this run's settings (up to
+        :data:`SAFE_TO_CHANGE_ON_RESUME`, which are announced) and as many processes."""
         path = Path(path)
         state = json.loads((path / STATE_FILE).read_text())
+        safe_changes = check_resume_settings(
+            state.get("settings"), self.settings, checkpoint=path, safe=SAFE_TO_CHANGE_ON_RESUME
+        )
         if state["num_processes"] != self.accelerator.num_processes:
             raise UserError(
                 f"{path} was saved by {state['num_processes']} process(es); resume it with as many "
                 f"(now {self.accelerator.num_processes}), or the data order and masks change"
             )
-        if state["total_steps"] != self.total_steps:
-            raise UserError(
-                f"{path} belongs to a run of {state['total_steps']} steps, this one has {self.total_steps}: "
-                "resume with the same corpus, batch size, epochs and max_steps"
-            )
+        if safe_changes:
+            self.accelerator.print(f"resuming with changed bookkeeping settings: {describe_changes(safe_changes)}")
         self.accelerator.load_state(str(path))
         self.progress = TrainingProgress(
             **{field.name: state[field.name] for field in dataclasses.fields(TrainingProgress)}
         )
         self.last_checkpoint = path
+
+    def newest_intact_checkpoint(self, checkpoints_dir: Path) -> Path:
+        """The newest checkpoint whose files match their recorded digests. Newer damaged ones (a disk
+        fault, a copy cut short) are renamed aside by the main process, each announced in one line."""
+        accelerator = self.accelerator
+        checkpoints = list_checkpoints(checkpoints_dir)
+        if not checkpoints:
+            raise UserError(f"nothing to resume: no complete checkpoint in {checkpoints_dir}")
+        damaged = []
+        for checkpoint in reversed(checkpoints):
+            problem = checkpoint_problem(checkpoint)
+            if problem is None:
+                break
+            damaged.append((checkpoint, problem))
+        else:
+            checkpoint = None
+        accelerator.wait_for_everyone()  # every process has read them before they move
+        for path, problem in damaged:
+            aside = set_aside(path) if accelerator.is_main_process else path.with_name(f"{DAMAGED_PREFIX}{path.name}")
+            then = f"resuming from {checkpoint.name}" if checkpoint else "no intact checkpoint is left"
+            accelerator.print(f"checkpoint {path} is damaged ({problem}): moved it to {aside.name}; {then}")
+        accelerator.wait_for_everyone()
+        if checkpoint is None:
+            raise UserError(f"no intact checkpoint in {checkpoints_dir} (damaged ones were set aside); {RESTART_HINT}")
+        return checkpoint
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -418,11 +535,13 @@ class MlmTrainer:
         output_dir = Path(output_dir)
         checkpoints_dir = output_dir / "checkpoints"
         if resume:
-            checkpoints = list_checkpoints(checkpoints_dir)
-            if not checkpoints:
-                raise UserError(f"nothing to resume: no complete checkpoint in {checkpoints_dir}")
-            self.load_checkpoint(checkpoints[-1])
-            accelerator.print(f"resumed from {checkpoints[-1]} (step {self.progress.step} of {self.total_steps})")
+            checkpoint = self.newest_intact_checkpoint(checkpoints_dir)
+            self.load_checkpoint(checkpoint)
+            accelerator.print(f"resumed from {checkpoint} (step {self.progress.step} of {self.total_steps})")
+        elif list_checkpoints(checkpoints_dir):
+            raise UserError(
+                f"{checkpoints_dir} already holds checkpoints of a run; resume it, or {RESTART_HINT}"
+            )
         run_log = RunLogger(
             output_dir / "logs", enabled=accelerator.is_main_process, resume_step=self.progress.step if resume else None
         )
@@ -498,9 +617,12 @@ class MlmTrainer:
         model_dir = Path(model_dir)
         accelerator.wait_for_everyone()
         model = accelerator.unwrap_model(self.model)
-        model.save_pretrained(model_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
-        if accelerator.is_main_process:
-            self.tokenizer.save_pretrained(model_dir)
+        with filesystem_errors(model_dir, "saving the model to"):
+            model.save_pretrained(
+                model_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save
+            )
+            if accelerator.is_main_process:
+                self.tokenizer.save_pretrained(model_dir)
         accelerator.wait_for_everyone()
         return model_dir
 
@@ -520,6 +642,7 @@ def train_mlm(
     resume: bool = False,
     init_from: str | Path | None = None,
     accelerator=None,
+    settings: Mapping[str, object] | None = None,
 ) -> Path:
     """Pre-train VerseBERT with masked language modeling; returns the final model's directory.
 
@@ -531,8 +654,10 @@ def train_mlm(
     the model goes to ``model_dir`` (default ``output_dir/model``). ``init_from`` (default
     ``config.init_from``) warm-starts from a BERT checkpoint (a directory or a name
     :func:`resolve_warm_start` knows; ``tokenizer`` must be its tokenizer), recorded in the model
-    directory; ``resume`` continues from the newest checkpoint in ``output_dir``. ``accelerator``
-    defaults to :func:`make_accelerator`'s.
+    directory; ``resume`` continues from the newest intact checkpoint in ``output_dir``, if it was
+    saved with the same settings. ``settings`` adds what the caller knows the data depends on (the
+    preset's tokenizer and data sections) to what checkpoints record and a resume compares.
+    ``accelerator`` defaults to :func:`make_accelerator`'s.
     """
     from accelerate.utils import set_seed
 
@@ -557,6 +682,7 @@ def train_mlm(
         train=TokenSequences.from_dataset(dataset["train"]),
         validation=TokenSequences.from_dataset(dataset["validation"]) if "validation" in dataset else None,
         accelerator=accelerator,
+        settings={**(settings or {}), "warm_start": str(source.path) if source is not None else None},
     )
     trainer.accelerator.print(
         f"MLM: {trainer.total_steps} steps ({trainer.warmup_steps} warmup), "
@@ -577,6 +703,7 @@ def pretrain_from_preset(
     model_dir: str | Path | None = None,
     tokenizer_dir: str | Path | None = None,
     resume: bool = False,
+    restart: bool = False,
     init_from: str | Path | None = None,
     cache_dir: str | Path | None = None,
 ) -> Path:
@@ -587,6 +714,8 @@ def pretrain_from_preset(
     ``output_dir/tokenizer``) if it exists, or a new WordPiece tokenizer trained on the preset's
     translations and saved there (so a resumed run reuses it).
     Preparation runs on the main process first, so the other processes read what it built.
+    ``restart`` first discards what an earlier run left in ``output_dir`` (its checkpoints, logs and,
+    unless ``tokenizer_dir`` is given, the tokenizer it trained).
     """
     from ..data.mlm_corpus import build_mlm_corpus
     from ..data.tokenizer import load_tokenizer
@@ -595,6 +724,10 @@ def pretrain_from_preset(
     output_dir = Path(output_dir)
     init_from = init_from if init_from is not None else preset.mlm.init_from
     accelerator = make_accelerator(preset.mlm)
+    if restart and accelerator.is_main_process:
+        discard_run(output_dir)
+        if tokenizer_dir is None:
+            shutil.rmtree(output_dir / "tokenizer", ignore_errors=True)
     tokenizer_dir = Path(tokenizer_dir or output_dir / "tokenizer")
     with accelerator.main_process_first():  # the others then load what the main process built
         if init_from is not None:
@@ -620,9 +753,14 @@ def pretrain_from_preset(
         dataset=dataset,
         output_dir=output_dir,
         model_dir=model_dir,
-        resume=resume,
+        resume=resume and not restart,
         init_from=init_from,
         accelerator=accelerator,
+        settings={
+            "tokenizer": preset.tokenizer,
+            "data": preset.data,
+            "vocabulary": digest([json.dumps(sorted(tokenizer.get_vocab().items())).encode()]),
+        },
     )
 
 
@@ -647,8 +785,11 @@ def _train_tokenizer(preset: Preset, directory: Path):
 __all__ = [
     "MlmTrainer",
     "NonFiniteLossError",
+    "SAFE_TO_CHANGE_ON_RESUME",
     "TrainingProgress",
+    "checkpoint_problem",
     "config_for_tokenizer",
+    "discard_run",
     "list_checkpoints",
     "lr_multiplier",
     "make_accelerator",

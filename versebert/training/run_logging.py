@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..atomic import atomic_path, filesystem_errors, write_text_atomically
 from ..errors import require
 
 
@@ -27,12 +28,13 @@ class RunLogger:
         self._writer = None
         if not enabled:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
+        with filesystem_errors(self.directory, "creating"):
+            self.directory.mkdir(parents=True, exist_ok=True)
         if resume_step is None:
-            self.path.write_text("")
+            write_text_atomically(self.path, "")
         else:
             kept = [record for record in read_metrics(self.path) if record.get("step", 0) <= resume_step]
-            self.path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+            write_text_atomically(self.path, "".join(json.dumps(record) + "\n" for record in kept))
         # tensorboard is a hard requirement: accelerate's log_with="tensorboard" silently logs nothing without it.
         require("tensorboard", "train")
         from torch.utils.tensorboard import SummaryWriter
@@ -44,8 +46,8 @@ class RunLogger:
         if not self.enabled or not metrics:
             return
         record = {"step": step, "time": round(time.time(), 3), **metrics}
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        with filesystem_errors(self.path), open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")  # appended: a cut-short last line is skipped on reading
         for key, value in metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._writer.add_scalar(key, value, step)
@@ -66,7 +68,13 @@ def read_metrics(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:  # a line cut short by a crash (or a full disk) while appending: not a record
+            continue
+    return records
 
 
 def plot_metrics(metrics_path: str | Path, output: str | Path) -> Path:
@@ -108,7 +116,8 @@ def plot_metrics(metrics_path: str | Path, output: str | Path) -> Path:
     for axis in list(axes.flat)[len(series) :]:
         axis.set_visible(False)
     figure.tight_layout()
-    figure.savefig(output, dpi=100)
+    with atomic_path(output) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
     return output
 
