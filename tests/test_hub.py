@@ -143,3 +143,15 @@ def test_a_bare_encoder_without_a_head_is_still_a_dense_model(tiny_config, tmp_p
     assert check_model_dir(tmp_path / "encoder") == (tmp_path / "encoder").resolve()
     with pytest.raises(UserError, match="a checkpoint without a trained masked-LM head"):
         check_model_dir(tmp_path / "encoder", kind=MASKED_LM)
+
+
+def test_cloze_on_a_published_repository_names_its_mlm_folder(run_dirs, tmp_path):
+    """A pushed repository (or its Hub snapshot) is the SentenceTransformer with the MLM in ``mlm/``."""
+    import shutil
+
+    mlm, model = run_dirs
+    published = tmp_path / "snapshot"
+    shutil.copytree(model, published)
+    shutil.copytree(mlm, published / "mlm")
+    with pytest.raises(UserError, match=rf"pass the run's mlm/ directory \({published / 'mlm'}\)"):
+        check_model_dir(published, kind=MASKED_LM)

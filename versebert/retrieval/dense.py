@@ -86,10 +86,13 @@ def has_mlm_head(path: Path) -> bool:
     return any(name.endswith(MLM_ARCHITECTURE_SUFFIXES) for name in architectures)
 
 
-def _sibling_hint(path: Path, name: str, fits) -> str:
-    """`` (runs/x/<name>)``: the run's other directory, named when it is the kind the user needs."""
-    sibling = path.parent / name
-    return f" ({sibling})" if sibling != path and sibling.is_dir() and fits(sibling) else ""
+def _other_kind_hint(path: Path, name: str, fits) -> str:
+    """`` (…/<name>)``: the directory of the kind the user needs, when the run beside ``path`` (``runs/x/mlm``
+    for ``runs/x/model``) or the published repository in it (a Hub snapshot's ``mlm/``) has one."""
+    for candidate in (path.parent / name, path / name):
+        if candidate != path and candidate.is_dir() and fits(candidate):
+            return f" ({candidate})"
+    return ""
 
 
 def check_model_dir(path: str | Path, *, kind: str = SENTENCE_TRANSFORMER, flag: str = "--model") -> Path:
@@ -114,13 +117,13 @@ def check_model_dir(path: str | Path, *, kind: str = SENTENCE_TRANSFORMER, flag:
         raise UserError(f"{path} does not hold a saved model (no {' or '.join(MODEL_MARKERS)})")
     is_sentence_transformer = (path / "modules.json").is_file()
     if kind == SENTENCE_TRANSFORMER and not is_sentence_transformer and has_mlm_head(path):
-        hint = _sibling_hint(path, "model", lambda sibling: (sibling / "modules.json").is_file())
+        hint = _other_kind_hint(path, "model", lambda sibling: (sibling / "modules.json").is_file())
         raise UserError(
             f"{path} is a masked-LM checkpoint (a run's mlm/), not a sentence-transformers model (no modules.json): "
             f"pass the run's model/ directory{hint}"
         )
     if kind == MASKED_LM and not has_mlm_head(path):
-        hint = _sibling_hint(path, "mlm", has_mlm_head)
+        hint = _other_kind_hint(path, "mlm", has_mlm_head)
         what = "a SentenceTransformer (a run's model/)" if is_sentence_transformer else "a checkpoint"
         raise UserError(
             f"{path} is {what} without a trained masked-LM head, so the probe would score a random one: "
