@@ -23,9 +23,9 @@ def write_metrics(path, records=RECORDS):
     return path
 
 
-def test_constant_single_point_and_flop_panels_are_dropped():
+def test_constant_single_point_flop_and_epoch_panels_are_dropped():
     panels = metric_panels(RECORDS)
-    assert sorted(panels) == ["dev_ndcg@10", "epoch", "loss"]
+    assert sorted(panels) == ["dev_ndcg@10", "loss"]
     assert sorted(panels["dev_ndcg@10"]) == ["best/dev_ndcg@10", "eval/dev_ndcg@10"]  # the best point stays
     assert panels["loss"]["train/loss"] == ([5, 10], [2.0, 1.5])
 
@@ -41,7 +41,7 @@ def test_the_figure_is_titled_with_the_run_and_holds_one_axis_per_panel(tmp_path
     plot_metrics(write_metrics(tmp_path / "metrics.jsonl"), output)
     figure = saved[-1]
     assert figure._suptitle.get_text() == "tiny/model-run"
-    assert sorted(axis.get_title() for axis in figure.axes if axis.get_visible()) == ["dev_ndcg@10", "epoch", "loss"]
+    assert sorted(axis.get_title() for axis in figure.axes if axis.get_visible()) == ["dev_ndcg@10", "loss"]
     assert output.stat().st_size > 0
 
     plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "other.png", title="stage B of runs/mini")

@@ -69,8 +69,9 @@ def read_metrics(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-# Logged by the Trainer but carrying nothing a curve can show: a FLOP counter that only grows.
-UNINFORMATIVE_METRICS = ("total_flos",)
+# Logged by the Trainer but carrying nothing a curve can show: a FLOP counter that only grows, and the
+# epoch, a straight line over steps.
+UNINFORMATIVE_METRICS = ("total_flos", "epoch")
 
 
 def run_title(output: Path) -> str:
@@ -85,8 +86,9 @@ def metric_panels(records: list[dict]) -> dict[str, dict[str, tuple[list[int], l
 
     Metrics that share a name after the first ``/`` (``train/loss`` and ``eval/loss``) share a panel,
     so training and validation loss are read against each other. A panel whose points are fewer than
-    two, or all equal, is dropped (a single end-of-run runtime, a constant learning rate, ``total_flos``);
-    a single point beside a curve (``best/...`` next to ``eval/...``) stays, as its marker.
+    two, or all equal, is dropped (a single end-of-run runtime, a constant learning rate), and so are
+    :data:`UNINFORMATIVE_METRICS`; a single point beside a curve (``best/...`` next to ``eval/...``)
+    stays, as its marker.
     """
     series: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
     for record in records:
@@ -125,7 +127,8 @@ def plot_metrics(metrics_path: str | Path, output: str | Path, *, title: str | N
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.2 * rows + 0.5), squeeze=False)
     for axis, (panel, lines) in zip(axes.flat, sorted(series.items()), strict=False):
         for key, (steps, values) in sorted(lines.items()):
-            axis.plot(steps, values, marker="." if len(steps) < 30 else None, label=key)
+            marker = "o" if len(steps) == 1 else "." if len(steps) < 30 else None  # a lone point: the best one
+            axis.plot(steps, values, marker=marker, label=key)
         axis.set_title(panel)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
