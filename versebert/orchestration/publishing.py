@@ -102,12 +102,12 @@ class PushPlan:
 
 def _folder_files(folder: Path, prefix: str = "") -> dict[str, Path]:
     """Every file of ``folder`` by its path in the repository, except its card and hidden files (caches)."""
-    return {
-        prefix + path.relative_to(folder).as_posix(): path
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.name != CARD
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    }
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and relative.as_posix() != CARD and not any(part.startswith(".") for part in relative.parts):
+            files[prefix + relative.as_posix()] = path
+    return files
 
 
 def plan_push(
