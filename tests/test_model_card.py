@@ -97,3 +97,89 @@ def test_stage_summary_reads_the_recorded_curve_as_before_to_after(tmp_path):
         "pairs": 11311,
         "before → after": "translation probe accuracy 0.9165 → 0.8620; dev NDCG@10 0.0096 → 0.0188",
     }
+
+
+def test_card_metadata_is_hub_model_card_data_with_a_widget_and_no_unfindable_dataset():
+    from huggingface_hub import ModelCard
+
+    data = ModelCard(render_model_card(facts())).data
+    assert [(r.task_name, r.metric_type, r.metric_value, r.dataset_split) for r in data.eval_results] == [
+        ("Verse retrieval (VerseBERT hybrid)", "ndcg_at_10", 0.1234, "dev"),
+        ("Verse retrieval (VerseBERT hybrid)", "mrr_at_10", 0.2, "dev"),
+    ]
+    assert data.datasets is None  # the topic votes are not on the Hub; the text links their source
+    assert data.widget[0]["source_sentence"] == "give you a new heart" and len(data.widget[0]["sentences"]) == 3
+
+
+def test_card_sentence_transformers_snippet_runs_as_written(tmp_path):
+    """The snippet uses encode_query/encode_document; run it against a local model in place of the repo id."""
+    import re
+
+    from tests.test_retrieval_support import build_tiny_sentence_transformer
+
+    model_dir = build_tiny_sentence_transformer(tmp_path, seed=0)
+    _, body = split_card(render_model_card(facts(repo_id=str(model_dir))))
+    snippet = re.search(r"```python\n(from sentence_transformers.*?)```", body, re.S).group(1)
+    assert "model.encode_query(" in snippet and "model.encode_document(" in snippet
+    namespace: dict = {}
+    exec(compile(snippet.replace("print(", "result = ("), "card-snippet", "exec"), namespace)
+    assert tuple(namespace["result"].shape) == (1, 1)
+
+
+def test_writing_a_runs_card_documents_the_run_and_records_the_facts(tmp_path):
+    import json
+
+    from versebert.orchestration.model_card import FACTS_FILE, ModelCardFacts, load_facts, write_model_card
+
+    run = tmp_path / "runs" / "tiny"
+    (run / "model").mkdir(parents=True)
+    (run / "mlm").mkdir()
+    # as facts_from_run reads it: config.json's JSON (whose label ids are strings)
+    model_config = json.loads(json.dumps(facts().model_config))
+    run_facts = facts(run_dir=str(run), model_config=model_config)
+    write_model_card(run_facts, run / "model" / "README.md")
+
+    assert load_facts(run) == run_facts == ModelCardFacts.from_json((run / FACTS_FILE).read_text())
+    readme = (run / "README.md").read_text()
+    for folder in ("`model/`", "`mlm/`", "`index/`", "`evaluation/`", "`mlm-run/`", "`model-run/`"):
+        assert folder in readme, folder
+    assert f"versebert search \"give you a new heart\" --index {run}/index" in readme
+    assert f"versebert push --repo-id org/versebert-tiny {run} --dry-run" in readme
+    assert f'SearchIndex.load("{run}/index")' in readme
+    mlm_metadata, mlm_body = split_card((run / "mlm" / "README.md").read_text())
+    assert mlm_metadata["pipeline_tag"] == "fill-mask" and "custom_code" in mlm_metadata["tags"]
+    assert 'subfolder="mlm", trust_remote_code=True' in mlm_body and "${" not in mlm_body
+
+    # A card rendered for its own sake (no run) writes nothing else.
+    write_model_card(facts(), tmp_path / "card.md")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["card.md", "runs"]
+
+
+def test_facts_from_a_finished_run_render_the_run_readme(tmp_path):
+    """The model-card stage's path: facts collected from the files the stages wrote, then every document."""
+    import json
+
+    from versebert.orchestration.model_card import write_model_card
+    from versebert.orchestration.model_card_facts import facts_from_run
+    from versebert.orchestration.run_layout import RunLayout
+    from versebert.training.config import load_preset
+
+    layout = RunLayout(tmp_path / "run")
+    layout.model.mkdir(parents=True)
+    layout.evaluation.mkdir()
+    (layout.model / "config.json").write_text(json.dumps(VerseBertConfig(hidden_size=128, num_attention_heads=2)
+                                                         .to_dict()))
+    model = str(layout.model)
+    layout.retrieval_report.write_text(json.dumps({
+        "translation": "WEB", "corpus_verses": 31095, "judgments": {"topics": 340},
+        "systems": [
+            {"name": "BM25", "kind": "bm25", "model": None, "scores": {"ndcg@10": 0.0949}},
+            {"name": "tiny dense", "kind": "dense", "model": model, "scores": {"ndcg@10": 0.016, "mrr@10": 0.05}},
+        ],
+    }))
+    facts = facts_from_run(layout, load_preset("tiny"), repo_id="org/tiny")
+    assert facts.run_dir == str(layout.root) and facts.repo_id == "org/tiny"
+    assert [row.ours for row in facts.evaluation] == [False, True]
+    assert any(key.startswith("Stage B") for key in facts.training)
+    write_model_card(facts, layout.model_card)
+    assert "versebert push --repo-id org/tiny" in (layout.root / "README.md").read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -363,11 +364,10 @@ def test_two_cpu_processes_share_one_checkpoint_folder_a_correct_schedule_and_re
     environment = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
 
     def launch(mode):
-        # on CPUs accelerate's launcher starts several processes only with --multi_gpu
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--num_machines", "1",
-                   "--mixed_precision", "no", "--dynamo_backend", "no", str(tmp_path / "driver.py"),
-                   str(tmp_path / "data"), str(tmp_path / "run"), mode]  # fmt: skip
+        # the shipped config (2 CPU processes, fp32), launched as the README says
+        config = Path(__file__).resolve().parents[1] / "train" / "accelerate" / "cpu-2proc.yaml"
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+                   str(tmp_path / "driver.py"), str(tmp_path / "data"), str(tmp_path / "run"), mode]  # fmt: skip
         result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
 

@@ -2,7 +2,8 @@
 
 ``versebert data check`` compares the installed translations verse by verse and reports those
 whose text does not belong to its id (these are left out of training); ``versebert data stats``
-shows token lengths per translation for a tokenizer, to choose ``max_length``.
+shows token lengths per translation for a tokenizer, to choose ``max_length``; ``versebert data
+export-beir`` writes OpenBible topic votes and a translation as a BEIR benchmark that ``datasets`` loads.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_translations(stats, "translations to measure (default: all installed)")
     stats.add_argument("--json", action="store_true", help="print the statistics as JSON")
     stats.set_defaults(run=run_stats)
+
+    export = commands.add_parser(
+        "export-beir",
+        help="write topic votes + a translation as a BEIR benchmark (JSONL, qrels, a datasets card)",
+        description="Write corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv and .jsonl and a README.md dataset card, so "
+        "that BEIR tools and datasets.load_dataset(DIR, 'corpus'|'queries'|'qrels') both read it.",
+    )
+    export.add_argument("--judgments", required=True, metavar="PATH", help="OpenBible topic-votes TSV (any path)")
+    export.add_argument("--output", required=True, metavar="DIR", help="directory to write (created)")
+    export.add_argument("--translation", default="WEB", metavar="CODE", help="corpus translation (default WEB)")
+    export.add_argument("--split", help="name of the qrels split (default: dev, train or test from the file name)")
+    export.set_defaults(run=run_export_beir)
 
 
 def _add_translations(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -123,6 +136,27 @@ def run_stats(args: argparse.Namespace) -> int:
         )
     else:
         print(format_stats(report, args.max_length))
+    return 0
+
+
+def split_name(judgments_path: str) -> str:
+    """``topic-votes.train.tsv`` → ``train``: the split a shared topic-votes file holds, ``dev`` otherwise."""
+    from pathlib import Path
+
+    parts = Path(judgments_path).name.lower().split(".")
+    return next((split for split in ("train", "dev", "test") if split in parts), "dev")
+
+
+def run_export_beir(args: argparse.Namespace) -> int:
+    from ..data.beir_export import export_benchmark
+    from ..data.openbible import describe, load_judgments
+
+    judgments = load_judgments(args.judgments)
+    split = args.split or split_name(args.judgments)
+    output = export_benchmark(judgments, args.translation, args.output, split=split)
+    counts = describe(judgments)
+    print(f"wrote {counts['topics']} topics and {counts['judged_verses']} judgments ({split}) over "
+          f"{args.translation.upper()} to {output}; load with datasets.load_dataset({str(output)!r}, 'corpus')")
     return 0
 
 

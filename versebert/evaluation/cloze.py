@@ -198,9 +198,9 @@ def probe_checkpoint(
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from ..retrieval.corpus import VerseCorpus
-    from ..retrieval.dense import check_model_dir
+    from ..retrieval.dense import MASKED_LM, check_model_dir
 
-    path = check_model_dir(model_dir)
+    path = check_model_dir(model_dir, kind=MASKED_LM)
     item_translation, items = load_items(items_path)
     corpus = VerseCorpus.from_translation(translation or item_translation)
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=True)  # reads our config

@@ -101,6 +101,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         evaluation=evaluation_rows(report, our_model),
         base_model=warm_start.hub_id if warm_start else None,
         warm_started_from=warm_start.name if warm_start else None,
+        run_dir=str(layout.root),
         training={
             "MLM pre-training (dynamic 80/10/10 masking, AdamW, warmup + linear decay, clipping 1.0)": {
                 key: mlm[key] for key in MLM_SUMMARY_FIELDS if mlm.get(key) is not None
@@ -109,7 +110,6 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
             "Stage A: same verse in two translations (MultipleNegativesRankingLoss, verse-aware batches)": (
                 _stage_summary(
                     layout,
-                    layout,
                     layout.translation_pairs.name,
                     dataclasses.asdict(preset.translation_pairs.training),
                     CONTRASTIVE_SUMMARY_FIELDS,
@@ -117,7 +117,6 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
             ),
             "Stage B: OpenBible train topic → verse (MultipleNegativesRankingLoss, best by dev NDCG@10)": (
                 _stage_summary(
-                    layout,
                     layout,
                     layout.model.name,
                     dataclasses.asdict(preset.query_pairs.training),

@@ -41,15 +41,94 @@ def model_fingerprint(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_model_dir(path: str | Path) -> Path:
-    """``path`` as a directory holding a model, or a :class:`UserError` saying what is wrong."""
-    path = Path(path).expanduser()
+# The two kinds of model directory a run holds, and what tells them apart: a SentenceTransformer has
+# modules.json (its pipeline: encoder, pooling); a masked-LM checkpoint's weights carry the head.
+SENTENCE_TRANSFORMER = "sentence-transformer"
+MASKED_LM = "masked-lm"
+MLM_HEAD_PREFIXES = ("lm_head.", "cls.predictions.")  # ours, and BERT's
+MLM_ARCHITECTURE_SUFFIXES = ("ForMaskedLM", "ForPreTraining")
+
+
+def weight_names(path: Path) -> list[str] | None:
+    """The tensor names of a checkpoint's safetensors weights (headers only), or ``None`` without any."""
+    import json
+
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        return list(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}))
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        return None
+    from safetensors import safe_open
+
+    names: list[str] = []
+    for file in files:
+        with safe_open(str(file), framework="numpy") as handle:
+            names.extend(handle.keys())
+    return names
+
+
+def has_mlm_head(path: Path) -> bool:
+    """Whether ``path``'s checkpoint holds a trained masked-LM head.
+
+    The weights decide (transformers initialises a missing head at random, with only a log line);
+    a checkpoint without safetensors falls back to the architectures its config.json names.
+    """
+    import json
+
+    names = weight_names(path)
+    if names is not None:
+        return any(name.startswith(MLM_HEAD_PREFIXES) for name in names)
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+    return any(name.endswith(MLM_ARCHITECTURE_SUFFIXES) for name in architectures)
+
+
+def _other_kind_hint(path: Path, name: str, fits) -> str:
+    """`` (…/<name>)``: the directory of the kind the user needs, when the run beside ``path`` (``runs/x/mlm``
+    for ``runs/x/model``) or the published repository in it (a Hub snapshot's ``mlm/``) has one."""
+    for candidate in (path.parent / name, path / name):
+        if candidate != path and candidate.is_dir() and fits(candidate):
+            return f" ({candidate})"
+    return ""
+
+
+def check_model_dir(path: str | Path, *, kind: str = SENTENCE_TRANSFORMER, flag: str = "--model") -> Path:
+    """``path`` (a directory or an ``ORG/NAME`` Hub id) as a directory holding a model of ``kind``, or a
+    :class:`UserError` saying what is wrong and which directory to pass instead.
+
+    Both kinds load without complaint from the other's directory and then compute the wrong thing for
+    minutes: a SentenceTransformer built from an MLM checkpoint embeds the Bible with an encoder that
+    never saw the contrastive stages, and a masked LM built from a SentenceTransformer's encoder scores
+    a randomly initialised head. So the kind is checked here, before anything loads.
+    """
+    from ..hub import resolve_model_path
+
+    if kind not in (SENTENCE_TRANSFORMER, MASKED_LM):
+        raise ValueError(f"kind must be {SENTENCE_TRANSFORMER!r} or {MASKED_LM!r}, got {kind!r}")
+    path = resolve_model_path(path, flag=flag)
     if not path.exists():
         raise UserError(f"model directory not found: {path}")
     if not path.is_dir():
-        raise UserError(f"--model must be a directory holding a saved model, got the file {path}")
+        raise UserError(f"{flag} must be a directory holding a saved model, got the file {path}")
     if not any((path / marker).is_file() for marker in MODEL_MARKERS):
         raise UserError(f"{path} does not hold a saved model (no {' or '.join(MODEL_MARKERS)})")
+    is_sentence_transformer = (path / "modules.json").is_file()
+    if kind == SENTENCE_TRANSFORMER and not is_sentence_transformer and has_mlm_head(path):
+        hint = _other_kind_hint(path, "model", lambda sibling: (sibling / "modules.json").is_file())
+        raise UserError(
+            f"{path} is a masked-LM checkpoint (a run's mlm/), not a sentence-transformers model (no modules.json): "
+            f"pass the run's model/ directory{hint}"
+        )
+    if kind == MASKED_LM and not has_mlm_head(path):
+        hint = _other_kind_hint(path, "mlm", has_mlm_head)
+        what = "a SentenceTransformer (a run's model/)" if is_sentence_transformer else "a checkpoint"
+        raise UserError(
+            f"{path} is {what} without a trained masked-LM head, so the probe would score a random one: "
+            f"pass the run's mlm/ directory{hint}"
+        )
     return path.resolve()
 
 

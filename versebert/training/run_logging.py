@@ -57,11 +57,11 @@ class RunLogger:
             self._writer.close()
             self._writer = None
 
-    def plot(self, output: str | Path | None = None) -> Path | None:
-        """Write a PNG with one panel per numeric metric over steps; returns its path."""
+    def plot(self, output: str | Path | None = None, *, title: str | None = None) -> Path | None:
+        """Write a PNG with one panel per informative metric over steps; returns its path."""
         if not self.enabled:
             return None
-        return plot_metrics(self.path, output or self.directory / "curves.png")
+        return plot_metrics(self.path, output or self.directory / "curves.png", title=title)
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -77,37 +77,66 @@ def read_metrics(path: str | Path) -> list[dict]:
     return records
 
 
-def plot_metrics(metrics_path: str | Path, output: str | Path) -> Path:
-    """One panel per numeric metric of a JSONL metrics file, each against ``step``.
+# Logged by the Trainer but carrying nothing a curve can show: a FLOP counter that only grows, and the
+# epoch, a straight line over steps.
+UNINFORMATIVE_METRICS = ("total_flos", "epoch")
+
+
+def run_title(output: Path) -> str:
+    """The run a figure belongs to, from where it is written (``runs/tiny/model-run/curves.png``:
+    ``tiny/model-run``), so a PNG shared without its path still says which run and stage it shows."""
+    parts = output.resolve().parent.parts[-2:]
+    return "/".join(parts)
+
+
+def metric_panels(records: list[dict]) -> dict[str, dict[str, tuple[list[int], list[float]]]]:
+    """Series by panel, keeping only panels that show something.
 
     Metrics that share a name after the first ``/`` (``train/loss`` and ``eval/loss``) share a panel,
-    so training and validation loss are read against each other.
+    so training and validation loss are read against each other. A panel whose points are fewer than
+    two, or all equal, is dropped (a single end-of-run runtime, a constant learning rate), and so are
+    :data:`UNINFORMATIVE_METRICS`; a single point beside a curve (``best/...`` next to ``eval/...``)
+    stays, as its marker.
     """
+    series: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
+    for record in records:
+        for key, value in record.items():
+            if key in ("step", "time") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value) or key.split("/")[-1] in UNINFORMATIVE_METRICS:
+                continue
+            panel = key.split("/", 1)[-1]
+            steps, values = series.setdefault(panel, {}).setdefault(key, ([], []))
+            steps.append(record["step"])
+            values.append(value)
+    informative = {}
+    for panel, lines in series.items():
+        values = [value for _, line_values in lines.values() for value in line_values]
+        if len(values) >= 2 and min(values) != max(values):
+            informative[panel] = lines
+    return informative
+
+
+def plot_metrics(metrics_path: str | Path, output: str | Path, *, title: str | None = None) -> Path:
+    """One panel per informative metric of a JSONL metrics file (:func:`metric_panels`), each against
+    ``step``, under a title naming the run (default: :func:`run_title` of ``output``)."""
     require("matplotlib", "train")
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    series: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
-    for record in read_metrics(metrics_path):
-        for key, value in record.items():
-            if key in ("step", "time") or isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            if not math.isfinite(value):
-                continue
-            panel = key.split("/", 1)[-1]
-            steps, values = series.setdefault(panel, {}).setdefault(key, ([], []))
-            steps.append(record["step"])
-            values.append(value)
     output = Path(output)
+    title = title or run_title(output)
+    series = metric_panels(read_metrics(metrics_path))
     output.parent.mkdir(parents=True, exist_ok=True)
-    columns = 3
+    columns = min(3, max(1, len(series)))
     rows = max(1, math.ceil(len(series) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.2 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.2 * rows + 0.5), squeeze=False)
     for axis, (panel, lines) in zip(axes.flat, sorted(series.items()), strict=False):
         for key, (steps, values) in sorted(lines.items()):
-            axis.plot(steps, values, marker="." if len(steps) < 30 else None, label=key)
+            marker = "o" if len(steps) == 1 else "." if len(steps) < 30 else None  # a lone point: the best one
+            axis.plot(steps, values, marker=marker, label=key)
         axis.set_title(panel)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
@@ -115,6 +144,11 @@ def plot_metrics(metrics_path: str | Path, output: str | Path) -> Path:
             axis.legend(fontsize="small")
     for axis in list(axes.flat)[len(series) :]:
         axis.set_visible(False)
+    if not series:
+        axes.flat[0].set_visible(True)
+        axes.flat[0].text(0.5, 0.5, "no metric changed during the run", ha="center", va="center")
+        axes.flat[0].set_axis_off()
+    figure.suptitle(title)
     figure.tight_layout()
     with atomic_path(output) as temporary:
         figure.savefig(temporary, dpi=100)
@@ -122,4 +156,4 @@ def plot_metrics(metrics_path: str | Path, output: str | Path) -> Path:
     return output
 
 
-__all__ = ["RunLogger", "plot_metrics", "read_metrics"]
+__all__ = ["RunLogger", "metric_panels", "plot_metrics", "read_metrics", "run_title"]

