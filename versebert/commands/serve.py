@@ -10,6 +10,9 @@ built before the port opens, so the first request is answered at full speed. End
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -49,8 +52,24 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app(build_searcher(args))
     print(f"serving VerseBERT search on http://{args.host}:{args.port}/ (Ctrl-C to stop)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    with stop_on_sigterm():
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Make SIGTERM, a service manager's normal "stop", end with exit status 0.
+
+    uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler that was
+    there before it; with the default handler the process would die of the signal (status -15)
+    after a clean stop. Here that handler only notes it, and the command returns normally.
+    """
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -61,5 +80,6 @@ def check_port_free(host: str, port: int) -> None:
         with socket.create_server((host, port)):
             pass
     except OSError as error:
-        raise UserError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise UserError(f"cannot listen on {host}:{port} ({reason}); "
                         f"pick another --port or --host") from None
