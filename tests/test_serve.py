@@ -217,6 +217,23 @@ def test_queries_waiting_on_a_running_search_go_together_in_the_next_batch():
     assert searcher.most_running == 1  # never two searches at once on one searcher
 
 
+def test_a_lone_query_waits_for_the_clients_just_answered_to_batch_with_them():
+    searcher = RecordingSearcher()
+    searcher.release.set()
+
+    async def scenario():
+        batcher = SearchBatcher(max_wait=30)  # generous: the test only waits if the batching is wrong
+        blocker = asyncio.create_task(batcher.search(searcher, "x", 1))
+        await asyncio.sleep(0)
+        await asyncio.gather(blocker, *(batcher.search(searcher, query, 1) for query in "abc"))
+        lone = asyncio.create_task(batcher.search(searcher, "d", 1))  # the first client back
+        await asyncio.sleep(0)
+        return await asyncio.gather(lone, batcher.search(searcher, "e", 1), batcher.search(searcher, "f", 1))
+
+    assert asyncio.run(scenario()) == [["d@1"], ["e@1"], ["f@1"]]
+    assert searcher.batches == [["x"], ["a", "b", "c"], ["d", "e", "f"]]
+
+
 def test_a_failing_query_fails_only_its_own_request():
     searcher = RecordingSearcher()
     searcher.release.set()
