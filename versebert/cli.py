@@ -13,7 +13,7 @@ import sys
 
 from .errors import UserError
 
-COMMAND_MODULES = ("data", "search", "index", "train", "evaluate", "push")
+COMMAND_MODULES = ("data", "search", "index", "serve", "train", "evaluate", "push")
 
 
 def package_version() -> str:
