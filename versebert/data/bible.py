@@ -70,6 +70,10 @@ TRANSLATIONS: dict[str, TranslationInfo] = {
 }
 
 
+# Translations with the whole 66-book canon (the OEB has only the Psalms and the New Testament).
+WHOLE_BIBLES = ("KJV", "WEB", "ASV", "YLT", "DAR", "BBE", "NHEB", "WBS")
+
+
 @dataclass(frozen=True)
 class Verse:
     """One verse of one translation; ``text`` is cleaned for models, ``raw_text`` is for display."""

@@ -21,7 +21,7 @@ from ..retrieval.fusion_weights import FusionWeights
 from ..retrieval.searcher import validate_query
 from .metrics import mean_ndcg
 
-WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0)
+WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 DENSE_WEIGHT_GRID = WEIGHT_GRID
 SELECTION_METRIC = "ndcg@10"
 PASSES = 3

@@ -56,16 +56,49 @@ class TopicKnowledge:
                 raise ValueError(f"TopicKnowledge topic {topic!r} needs one vote count per judged verse")
 
     @classmethod
+    def from_topic_votes(cls, topic_votes, rule=None) -> TopicKnowledge:
+        """Knowledge from parsed topic-votes rows: each row the ``rule`` counts judges its verses (as
+        in :func:`~versebert.data.openbible.judge`), and a longer passage judges its first verse.
+
+        The evaluation skips long passages (thirty verses sharing one vote are weak judgments of
+        each), but for recall they are the strongest votes there are: "Psalm 23:1-6" is how voters
+        judge "The LORD is my shepherd" (136 training topics name that passage, none Psalm 23:1
+        alone). Its first verse is where a reader enters it, so that is the verse credited.
+        """
+        from ..data.openbible import RelevanceRule
+
+        rule = rule or RelevanceRule()
+        best: dict[str, dict[int, int]] = {}
+        for row in topic_votes.rows:
+            if rule.grade(row.votes) < 1:
+                continue
+            verse_ids = row.verse_ids if rule.counts(row) else row.verse_ids[:1]
+            topic = best.setdefault(row.topic, {})
+            for verse_id in verse_ids:
+                topic[verse_id] = max(row.votes, topic.get(verse_id, 0))
+        return cls._from_votes(best, str(topic_votes.path), dataclasses.asdict(rule) | {"long_passages": "first verse"})
+
+    @classmethod
+    def load_topic_votes(cls, path: str | Path) -> TopicKnowledge:
+        """Knowledge from a topic-votes TSV in OpenBible.info's original format (any path)."""
+        from ..data.openbible import read_topic_votes
+
+        return cls.from_topic_votes(read_topic_votes(path))
+
+    @classmethod
     def from_judgments(cls, judgments) -> TopicKnowledge:
         """Every judged topic of ``judgments`` with its verses, most-voted first."""
+        return cls._from_votes(judgments.votes, str(judgments.source), dataclasses.asdict(judgments.rule))
+
+    @classmethod
+    def _from_votes(cls, topic_votes: dict[str, dict[int, int]], source: str, rule: dict) -> TopicKnowledge:
         topics, verses, votes = [], [], []
-        for topic, verse_votes in judgments.votes.items():
+        for topic, verse_votes in topic_votes.items():
             ranked = sorted(verse_votes.items(), key=lambda item: (-item[1], item[0]))
             topics.append(topic)
             verses.append(tuple(verse_id for verse_id, _ in ranked))
             votes.append(tuple(count for _, count in ranked))
-        return cls(tuple(topics), tuple(verses), tuple(votes), str(judgments.source),
-                   dataclasses.asdict(judgments.rule))
+        return cls(tuple(topics), tuple(verses), tuple(votes), source, rule)
 
     def __len__(self) -> int:
         return len(self.topics)

@@ -3,10 +3,11 @@
 Translations word the same verse differently ("charity suffereth long", "love is patient", "love
 endures long"), and a user's words match some of them: a single document holding all of them lets
 one BM25 ranking find the verse through any wording, and its term frequencies reward words the
-translations agree on. Optionally a verse's document also holds its chapter neighbours
-(``neighbours`` verses either side, same chapter): topics name what a passage is about, which the
-surrounding verses often say better than the verse alone (measured on dev over 8 translations:
-NDCG@10 0.114 without neighbours, 0.119 with one either side).
+translations agree on (dev topics, 8 translations: NDCG@10 0.114 against 0.095 for the WEB alone).
+Optionally a verse's document also holds its chapter neighbours (``neighbours`` verses either side,
+same chapter), since topics name what a passage is about; appended whole, as here, they dilute the
+verse's own words more than they help (dev: 0.083 with one neighbour either side), so the default
+is none.
 
 Each verse is analysed once per translation and its terms reused in every document it joins.
 """
@@ -28,7 +29,7 @@ class VerseDocuments:
     (else one index per translation); ``neighbours``: chapter neighbours either side added to each."""
 
     joined: bool = True
-    neighbours: int = 1
+    neighbours: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.joined, bool):
