@@ -201,7 +201,9 @@ class BM25Index:
             settings = json.loads((directory / CONFIG_FILE).read_text())
             stopwords = settings.pop("stopword_list", None)
             config = BM25Config(**settings)
-            matrix = tuple(np.load(directory / f"{name}.npy", allow_pickle=False) for name in MATRIX_FILES)
+            # Memory-mapped: a query reads the columns of its few terms, not the whole matrix.
+            matrix = tuple(np.load(directory / f"{name}.npy", allow_pickle=False, mmap_mode="r")
+                           for name in MATRIX_FILES)
             nonoccurrence_path = directory / NONOCCURRENCE_FILE
             nonoccurrence = np.load(nonoccurrence_path, allow_pickle=False) if nonoccurrence_path.is_file() else None
             verse_ids = np.load(directory / IDS_FILE, allow_pickle=False)
@@ -209,8 +211,7 @@ class BM25Index:
         except (OSError, ValueError, TypeError) as error:
             raise UserError(f"BM25 index in {directory} is unreadable ({error}); rebuild it") from None
         data, indices, indptr = matrix
-        if len(data) != len(indices) or (len(indices) and int(indices.max()) >= len(verse_ids)) \
-                or len(indptr) != len(vocab) + 1 or int(indptr[-1]) != len(data):
+        if len(data) != len(indices) or len(indptr) != len(vocab) + 1 or int(indptr[-1]) != len(data):
             raise UserError(f"BM25 index in {directory} is inconsistent: its matrix does not fit "
                             f"{len(verse_ids)} documents and {len(vocab)} terms; rebuild it")
         return cls(verse_ids, matrix, vocab, config, nonoccurrence=nonoccurrence,
