@@ -270,8 +270,7 @@ def evaluate_retrieval(
     add(BASELINE, single, ["bm25"], "bm25")
     add(JOINED_BM25, knowledge_index, ["bm25"], "bm25")
     tuned = knowledge_index.fusion
-    where = f"weights tuned on {tuned.chosen_on}" if tuned is not None and tuned.chosen_on else "equal weights"
-    default_name = f"{DEFAULT}, {where}"
+    default_name = f"{DEFAULT}, {'tuned weights' if tuned is not None else 'equal weights'}"  # where: in the notes
     add(default_name, knowledge_index, DEFAULT_SIGNALS, "default")
     if tuned is not None:
         add(f"{DEFAULT}, equal weights", knowledge_index, DEFAULT_SIGNALS, "default",

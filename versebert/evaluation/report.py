@@ -24,8 +24,8 @@ def to_markdown(report: RetrievalEvalReport) -> str:
         lines += ["", f"Joined documents over {', '.join(report.translations)}. Verse prior and topic memory from "
                       f"`{knowledge['source']}` ({knowledge['topics']:,} topics, none of them evaluated here)."]
         if knowledge.get("weights_chosen_on"):
-            lines.append(f"Fusion weights of the default were chosen on {knowledge['weights_chosen_on']}: on those "
-                         "topics its numbers are optimistic; the equal-weight row is the untuned one.")
+            lines.append(f"Tuned fusion weights were chosen on {knowledge['weights_chosen_on']}: evaluated on those "
+                         "topics, tuned rows are optimistic; the equal-weight row is the untuned one.")
     lines += [
         "",
         "| system | " + " | ".join(METRIC_LABELS[m] for m in report.metrics)

@@ -125,13 +125,14 @@ class TopicKnowledge:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Gzipped JSON (mtime 0, so the same knowledge gives the same bytes), written atomically."""
+        """Gzipped JSON (no name, mtime 0: the same knowledge gives the same bytes), written atomically."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as out:
-            out.write(payload)
+        with open(temporary, "wb") as raw:
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=9) as out:
+                out.write(payload)
         os.replace(temporary, path)
         return path
 
