@@ -263,7 +263,13 @@ class VerseSearcher:
             for ranking in rankings
         ]
         hits = []
-        for rank, verse_id in enumerate(order[:k], start=1):
+        for verse_id in order:
+            if len(hits) == k:
+                break
+            shown = self._text(verse_id)
+            if shown is None:  # judged for a training topic, but in none of the indexed translations
+                continue
+            rank = len(hits) + 1
             matches = []
             if verse_id in named:
                 matches.append(Match("reference", None, named[verse_id], None))
@@ -271,7 +277,7 @@ class VerseSearcher:
                 if verse_id in position:
                     matches.append(Match(ranking.retriever, ranking.translation, *position[verse_id],
                                          ranking.details.get(verse_id)))
-            translation, text = self._text(verse_id)
+            translation, text = shown
             score = None if verse_id in named else scores[verse_id]
             hits.append(SearchHit(rank, verse_id, reference(verse_id), text, translation, score, tuple(matches)))
         return hits
