@@ -68,7 +68,8 @@ def test_bm25_search_over_the_web_finds_ezekiel():
     result = versebert("search", "give you a new heart", "-k", "3", "--json")
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
-    assert output["retrievers"] == ["bm25"] and output["display"] == "WEB"
+    assert output["retrievers"] == ["bm25", "prior", "memory_bm25"] and output["display"] == "WEB"
+    assert output["translations"] == ["KJV", "WEB", "ASV", "YLT", "DAR", "BBE", "NHEB", "WBS"]
     assert output["hits"][0]["reference"] == "Ezekiel 36:26"
 
 
@@ -88,6 +89,38 @@ def test_index_build_then_search_with_it(tmp_path):
     assert result.returncode == 0, result.stderr
     hit = json.loads(result.stdout)["hits"][0]
     assert (hit["reference"], hit["translation"]) == ("2 Corinthians 9:7", "WEB")
+
+
+@pytest.mark.slow
+def test_the_readme_demo_queries(tmp_path):
+    queries = ["give you a new heart", "do not worry about tomorrow", "love your enemies", "the lord is my shepherd"]
+    result = versebert("search", *queries, "-k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    top3 = {answer["query"]: [hit["reference"] for hit in answer["hits"]] for answer in json.loads(result.stdout)}
+    assert "Matthew 6:34" in top3["do not worry about tomorrow"]
+    assert "Matthew 5:44" in top3["love your enemies"]
+    assert top3["the lord is my shepherd"][0] == "Psalms 23:1"
+
+
+def test_index_build_from_a_users_topic_votes_then_search_it(monkeypatch, tmp_path, capsys):
+    from tests.test_retrieval_support import toy_knowledge, write_toy_topic_votes
+    from versebert import cli
+    from versebert.retrieval import VerseCorpus
+
+    corpora = {"WEB": web_corpus(), "KJV": kjv_corpus()}
+    monkeypatch.setattr(VerseCorpus, "from_translation", classmethod(lambda cls, code: corpora[code]))
+    votes = write_toy_topic_votes(tmp_path / "my-download.tsv")
+    assert cli.main(["index", "build", "-t", "WEB,KJV", "--judgments", str(votes), "-o", str(tmp_path / "i")]) == 0
+    topics = len(toy_knowledge(tmp_path))  # every toy topic with enough votes
+    assert f"knowledge of {topics} topics" in capsys.readouterr().out
+    assert cli.main(["search", "worried about money", "--index", str(tmp_path / "i"), "-k", "1", "--json"]) == 0
+    (match,) = json.loads(capsys.readouterr().out)["hits"][0]["matches"]
+    assert match["detail"] == "topic memory: 'worry' (1st nearest), 90 votes"
+
+
+def test_contradictory_index_options_exit_2(tmp_path):
+    result = versebert("index", "build", "--judgments", "x.tsv", "--no-knowledge", "-o", str(tmp_path))
+    assert_user_error(result, "contradict")
 
 
 def test_a_bad_later_query_is_refused_before_anything_loads(tmp_path):

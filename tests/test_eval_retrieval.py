@@ -7,10 +7,13 @@ import math
 
 import pytest
 
-from tests.test_retrieval_support import build_tiny_sentence_transformer, web_corpus
+from tests.test_retrieval_support import build_tiny_sentence_transformer, toy_knowledge_index, web_corpus
 from versebert.data.openbible import Judgments, RelevanceRule
+from versebert.errors import UserError
 from versebert.evaluation.harness import (
     BASELINE,
+    DEFAULT,
+    JOINED_BM25,
     SUBSTRING,
     RetrievalEvalConfig,
     evaluate_retrieval,
@@ -103,15 +106,28 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def toy_report(tiny_model):
-    config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model,), include_peer=False)
-    return evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False)
+def knowledge_index(tmp_path_factory):
+    return toy_knowledge_index(tmp_path_factory.mktemp("knowledge"))
+
+
+@pytest.fixture(scope="module")
+def toy_report(tiny_model, knowledge_index):
+    config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model,), include_peer=False,
+                                 systems=("bm25+memory_bm25",))
+    return evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False,
+                              knowledge_index=knowledge_index)
 
 
 def test_harness_has_every_row_and_bm25_is_the_baseline(toy_report):
     names = [system.name for system in toy_report.systems]
-    assert names[:2] == [SUBSTRING, BASELINE]
-    assert [system.kind for system in toy_report.systems] == ["substring", "bm25", "dense", "hybrid"]
+    assert names[:3] == [SUBSTRING, BASELINE, JOINED_BM25]
+    assert [system.kind for system in toy_report.systems] == [
+        "substring", "bm25", "bm25", "default", "dense", "hybrid", "custom",
+        "ablation", "ablation", "ablation", "ablation", "ablation"]
+    hybrid = next(system for system in toy_report.systems if system.kind == "hybrid")
+    assert hybrid.signals == ("bm25", "dense", "prior", "memory_bm25", "memory_dense")
+    assert [system.removed for system in toy_report.systems if system.kind == "ablation"] == list(hybrid.signals)
+    assert set(hybrid.fusion_weights) == set(hybrid.signals)
     assert toy_report.system(BASELINE).p_values == {m: 1.0 for m in toy_report.metrics}
     # BM25 ranks the three judged topics' verses first: "new heart" and "cheerful giver" at 1.
     assert toy_report.system(BASELINE).scores["mrr@10"] == pytest.approx(1.0)
@@ -124,20 +140,44 @@ def test_report_files(toy_report, tmp_path):
     markdown = paths["markdown"].read_text()
     assert markdown == to_markdown(toy_report)
     assert f"| {BASELINE} | {toy_report.system(BASELINE).scores['ndcg@10']:.4f} |" in markdown
-    assert markdown.count("\n| ") == 2 + len(toy_report.systems)  # header, rule, one row per system
+    main_rows = [system for system in toy_report.systems if system.kind != "ablation"]
+    # header, rule and one row per system; then the ablation's header, rule, "none" and one row per signal
+    assert markdown.count("\n| ") == 2 + len(main_rows) + 3 + (len(toy_report.systems) - len(main_rows))
+    assert "## Ablation" in markdown and "| memory_dense |" in markdown
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_index_cache_is_written_once_and_reused(tiny_model, toy_report, tmp_path):
+def test_index_cache_is_written_once_and_reused(tiny_model, toy_report, knowledge_index, tmp_path):
     config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model,), include_peer=False,
-                                 index_cache=tmp_path)
-    first = evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False)
+                                 index_cache=tmp_path, systems=("bm25+memory_bm25",))
+    run = dict(corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False,
+               knowledge_index=knowledge_index)
+    first = evaluate_retrieval(config, **run)
     (cached,) = [path for path in tmp_path.iterdir() if (path / "index.json").is_file()]
     stamp = (cached / "index.json").stat().st_mtime_ns
-    again = evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False)
+    again = evaluate_retrieval(config, **run)
     assert (cached / "index.json").stat().st_mtime_ns == stamp
     scores = [[system.scores for system in report.systems] for report in (first, again, toy_report)]
     assert scores[0] == scores[1] == scores[2]
+
+
+def test_the_harness_refuses_topics_its_knowledge_was_built_from(knowledge_index):
+    config = RetrievalEvalConfig(judgments="unused.tsv", include_peer=False)
+    leaked = toy_judgments({"worry": {47009007: 2}, "new heart": {26036026: 3}})  # "worry" is a memory topic
+    with pytest.raises(UserError, match="1 of the 2 evaluated topics are in the knowledge"):
+        evaluate_retrieval(config, corpus=web_corpus(), judgments=leaked, show_progress=False,
+                           knowledge_index=knowledge_index)
+
+
+def test_the_default_row_uses_the_knowledge_and_beats_bm25_on_topics_only_memory_knows(knowledge_index):
+    # "money worries": no verse says it, but the training topic "worry" judged 2 Corinthians 9:7.
+    judged = toy_judgments({"money worries": {47009007: 2}, "new heart": {26036026: 3}})
+    report = evaluate_retrieval(RetrievalEvalConfig(judgments="unused.tsv", include_peer=False, ablation=False),
+                                corpus=web_corpus(), judgments=judged, show_progress=False,
+                                knowledge_index=knowledge_index)
+    (default,) = [system for system in report.systems if system.kind == "default"]
+    assert default.scores["ndcg@10"] > report.system(BASELINE).scores["ndcg@10"]
+    assert report.knowledge["topics"] == len(knowledge_index.knowledge)
 
 
 def test_config_is_validated_by_field():
@@ -145,6 +185,8 @@ def test_config_is_validated_by_field():
         RetrievalEvalConfig(judgments="x", depth=10)
     with pytest.raises(ValueError, match="stat_test"):
         RetrievalEvalConfig(judgments="x", stat_test="vibes")
+    with pytest.raises(UserError, match="unknown: vibes"):
+        RetrievalEvalConfig(judgments="x", systems=("bm25+vibes",))
 
 
 def test_peer_model_is_found_through_its_package():
@@ -156,13 +198,15 @@ def test_peer_model_is_found_through_its_package():
 
 @pytest.mark.slow
 def test_dev_sanity_numbers(tmp_path):
-    """The README's figures on dev over WEB: BM25 ~0.095, substring ~0.05, MiniLM ~0.114, RRF ~0.119."""
+    """The README's figures on dev over WEB: BM25 ~0.095, substring ~0.05, joined BM25 ~0.114, the
+    equal-weight default ~0.20, MiniLM ~0.114."""
     report = evaluate_retrieval(
         RetrievalEvalConfig(judgments=DEV_FILE, include_peer=peer_model_dir() is not None), show_progress=False
     )
     ndcg = {system.name: system.scores["ndcg@10"] for system in report.systems}
     assert ndcg[BASELINE] == pytest.approx(0.095, abs=0.01)
     assert ndcg[SUBSTRING] == pytest.approx(0.05, abs=0.01)
+    assert ndcg[JOINED_BM25] == pytest.approx(0.114, abs=0.01)
+    assert ndcg[f"{DEFAULT}, equal weights"] == pytest.approx(0.20, abs=0.015)  # no weight chosen on dev
     if "all-MiniLM-L6-v2 dense" in ndcg:
         assert ndcg["all-MiniLM-L6-v2 dense"] == pytest.approx(0.114, abs=0.01)
-        assert ndcg["all-MiniLM-L6-v2 hybrid"] == pytest.approx(0.119, abs=0.01)

@@ -52,24 +52,38 @@ def test_a_broken_weights_file_is_a_clear_error(tmp_path, content):
         FusionWeights.load(tmp_path)
 
 
-def test_both_weights_zero_is_refused():
-    with pytest.raises(ValueError, match="both be 0"):
-        FusionWeights(bm25_weight=0, dense_weight=0)
+def test_all_weights_zero_is_refused():
+    with pytest.raises(ValueError, match="cannot all be 0"):
+        FusionWeights(bm25_weight=0, dense_weight=0, prior_weight=0, memory_bm25_weight=0, memory_dense_weight=0)
+
+
+def test_a_file_from_before_the_knowledge_signals_loads_them_at_weight_one(tmp_path):
+    (tmp_path / FUSION_FILE).write_text('{"bm25_weight": 1.0, "dense_weight": 0.5, "chosen_on": "old", "sweep": []}')
+    weights = FusionWeights.load(tmp_path)
+    assert weights.as_mapping() == {"bm25": 1.0, "dense": 0.5, "prior": 1.0, "memory_bm25": 1.0, "memory_dense": 1.0}
+
+
+def test_all_five_weights_round_trip(tmp_path):
+    weights = FusionWeights(prior_weight=0.5, memory_bm25_weight=3.0, memory_dense_weight=0.0,
+                            tuned_ndcg=0.2, equal_ndcg=0.18, chosen_on="dev")
+    weights.save(tmp_path)
+    assert FusionWeights.load(tmp_path) == weights
 
 
 def test_search_uses_the_models_weights_unless_the_config_sets_them(model_dir):
-    assert VerseSearcher(index_for(model_dir)).weights == {"bm25": 1.0, "dense": 1.0}
+    assert VerseSearcher(index_for(model_dir)).weights == {"bm25": 1.0, "dense": 1.0, "prior": 1.0,
+                                                          "memory_bm25": 1.0, "memory_dense": 1.0}
     FusionWeights(bm25_weight=1.0, dense_weight=0.0).save(model_dir)
     index = index_for(model_dir)
     bm25_only = VerseSearcher(SearchIndex.build([web_corpus()], show_progress=False))
     tuned = VerseSearcher(index)
-    assert tuned.weights == {"bm25": 1.0, "dense": 0.0}
+    assert (tuned.weights["bm25"], tuned.weights["dense"]) == (1.0, 0.0)
     query = "a new spirit within you"
     # Dense weight 0: BM25's hits come first in BM25's order, dense-only verses trail them.
     bm25_ids = [hit.verse_id for hit in bm25_only.search(query, k=10)]
     assert [hit.verse_id for hit in tuned.search(query, k=10)][: len(bm25_ids)] == bm25_ids
     explicit = VerseSearcher(index, config=SearchConfig(dense_weight=2.0))
-    assert explicit.weights == {"bm25": 1.0, "dense": 2.0}
+    assert (explicit.weights["bm25"], explicit.weights["dense"]) == (1.0, 2.0)
 
 
 def test_the_weights_file_leaves_the_model_fingerprint_alone(model_dir):
@@ -108,12 +122,13 @@ def test_the_sweep_picks_the_weight_with_the_best_hybrid_ndcg(model_dir):
 def test_ties_go_to_the_weight_nearest_plain_rrf(model_dir, monkeypatch):
     import versebert.evaluation.fusion_tuning as tuning
 
-    monkeypatch.setattr(tuning, "evaluate", lambda *args, **kwargs: {"ndcg@10": 0.5})
+    monkeypatch.setattr(tuning, "ndcg", lambda *args, **kwargs: 0.5)
     chosen = choose_fusion_weights(index_for(model_dir), judgments(), grid=(0.0, 0.5, 1.0, 2.0), depth=10)
     assert chosen.dense_weight == 1.0
 
 
 def test_the_sweep_needs_a_dense_model():
     with pytest.raises(ValueError, match="dense model"):
-        choose_fusion_weights(SearchIndex.build([web_corpus()], show_progress=False), judgments())
+        choose_fusion_weights(SearchIndex.build([web_corpus()], show_progress=False), judgments(),
+                              signals=["bm25", "dense"])
 

@@ -88,6 +88,41 @@ def kjv_corpus():
     return VerseCorpus.from_texts("KJV", KJV_VERSES)
 
 
+# Training topics for the toy knowledge: none of them is a topic the tests evaluate on.
+TOY_TOPIC_VOTES = """Topic\tStart Verse ID\tEnd Verse ID\tVotes\t#toy, CC-BY www.openbible.info/topics
+a clean heart\t26036026\t\t40
+worry\t19023001\t\t12
+worry\t47009007\t\t90
+gods love for the world\t43003016\t\t80
+gods love for the world\t62004008\t\t30
+saved by grace\t49002008\t\t50
+patience\t46013004\t46013005\t60
+creation\t01001001\t01001031\t70
+generosity\t47009007\t\t25
+few votes\t43011035\t\t3
+"""
+
+
+def write_toy_topic_votes(path: Path) -> Path:
+    path.write_text(TOY_TOPIC_VOTES, encoding="utf-8")
+    return path
+
+
+def toy_knowledge(tmp_path: Path):
+    from versebert.retrieval.topic_knowledge import TopicKnowledge
+
+    return TopicKnowledge.load_topic_votes(write_toy_topic_votes(tmp_path / "toy-votes.tsv"))
+
+
+def toy_knowledge_index(tmp_path: Path, **build):
+    """Joined WEB+KJV documents with the toy knowledge: the default search in miniature."""
+    from versebert.retrieval import SearchIndex
+    from versebert.retrieval.verse_documents import VerseDocuments
+
+    return SearchIndex.build([web_corpus(), kjv_corpus()], documents=VerseDocuments(),
+                             knowledge=toy_knowledge(tmp_path), show_progress=False, **build)
+
+
 def test_tiny_encoder_gives_unit_vectors_and_a_stable_fingerprint(tmp_path):
     from versebert.retrieval import DenseEncoder
 

@@ -15,10 +15,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     retrieval = tasks.add_parser(
         "retrieval",
-        help="substring, BM25, dense and hybrid search on a topic-votes file (NDCG@10, P@10, Recall@100, MRR@10)",
+        help="substring, BM25, the default (joined BM25 + prior + topic memory), dense and hybrid search on a "
+             "topic-votes file, with an ablation (NDCG@10, P@10, Recall@100, MRR@10)",
     )
     retrieval.add_argument("--judgments", type=Path, required=True, help="OpenBible topic-votes TSV (any path)")
-    retrieval.add_argument("--translation", default="WEB", help="corpus translation (default WEB)")
+    retrieval.add_argument("--translation", default="WEB",
+                           help="translation of the substring and single-translation BM25 rows (default WEB)")
+    retrieval.add_argument("--translations", metavar="CODES",
+                           help="translations joined in each verse document (default: the eight whole Bibles)")
+    retrieval.add_argument("--knowledge", type=Path,
+                           help="train topic-votes TSV or knowledge .json.gz the verse prior and topic memory come "
+                                "from (default: the packaged OpenBible train topics); never the evaluated topics")
+    retrieval.add_argument("--system", action="append", default=[], metavar="SIGNALS",
+                           help="also evaluate this combination of signals (bm25, dense, prior, memory_bm25, "
+                                "memory_dense joined by '+', e.g. bm25+prior); repeatable")
+    retrieval.add_argument("--no-ablation", action="store_true", help="skip the rows with each signal removed")
     retrieval.add_argument("--model", type=Path, action="append", default=[],
                            help="model directory to evaluate (dense and hybrid rows); repeatable")
     retrieval.add_argument("--no-peer", action="store_true", help="skip the all-MiniLM-L6-v2 peer rows")
@@ -43,6 +54,7 @@ def run_retrieval(args: argparse.Namespace) -> int:
     from ..evaluation.harness import RetrievalEvalConfig, evaluate_retrieval
     from ..evaluation.report import to_markdown, write_report
     from ..retrieval.dense import check_model_dir
+    from .search import translation_codes
 
     config = RetrievalEvalConfig(
         judgments=args.judgments,
@@ -52,6 +64,10 @@ def run_retrieval(args: argparse.Namespace) -> int:
         index_cache=args.index_cache,
         stat_test=args.stat_test,
         max_p=args.max_p,
+        translations=tuple(translation_codes([args.translations] if args.translations else None)),
+        knowledge=args.knowledge,
+        systems=tuple(args.system),
+        ablation=not args.no_ablation,
     )
     report = evaluate_retrieval(config)
     paths = write_report(report, args.output)

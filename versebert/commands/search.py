@@ -1,10 +1,12 @@
 """``versebert search QUERY [QUERY ...]``: find verses by words or by reference.
 
-Without ``--model`` it is BM25 over the chosen translation(s), usable at once; with ``--model`` it
-is hybrid (BM25 + dense, fused by RRF), embedding the verses first unless ``--index`` points to a
-prebuilt index (``versebert index build``). A query that names verses ("John 3:16", "Ps 23")
-returns them first. Queries over 1,000 characters are refused rather than silently cut. Several
-queries share one loading of the model and index (most of a search's time from the command line).
+Without ``--model`` it searches the default index: BM25 over one document per verse joining the
+eight whole-Bible translations, the verse prior and the topic memory of the packaged OpenBible.info
+train topics, fused by weighted RRF (built once, then loaded from the cache in a fraction of a
+second). With ``--model`` it adds the model's dense rankings (hybrid), embedding the verses first
+unless ``--index`` points to a prebuilt index (``versebert index build``). A query that names
+verses ("John 3:16", "Ps 23") returns them first. Queries over 1,000 characters are refused rather
+than silently cut. Several queries share one loading of the model and index.
 """
 
 from __future__ import annotations
@@ -16,22 +18,25 @@ import sys
 import textwrap
 from pathlib import Path
 
-DEFAULT_TRANSLATION = "WEB"
+DEFAULT_TRANSLATION = "WEB"  # for commands over one translation (evaluation corpus, display)
 
 
 def add_translation_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--translation", "-t", action="append", metavar="CODE",
-        help=f"translation(s) to search, repeatable or comma-separated, e.g. WEB,KJV (default {DEFAULT_TRANSLATION})",
+        help="translation(s) to search, repeatable or comma-separated, e.g. WEB,KJV "
+             "(default: the eight whole Bibles, KJV,WEB,ASV,YLT,DAR,BBE,NHEB,WBS)",
     )
 
 
-def translation_codes(values: list[str] | None) -> list[str]:
-    """Validated, de-duplicated translation codes from ``--translation`` values (UserError if unknown)."""
+def translation_codes(values: list[str] | None, default: tuple[str, ...] | None = None) -> list[str]:
+    """Validated, de-duplicated translation codes from ``--translation`` values (UserError if unknown);
+    without values, ``default`` (the eight whole Bibles)."""
     from ..data.bible import translation_info
+    from ..retrieval.default_index import WHOLE_BIBLES
 
-    codes = [code for value in values or [DEFAULT_TRANSLATION] for code in value.split(",") if code.strip()]
-    return list(dict.fromkeys(translation_info(code).code for code in codes))
+    codes = [code for value in values or [] for code in value.split(",") if code.strip()]
+    return list(dict.fromkeys(translation_info(code).code for code in codes or (default or WHOLE_BIBLES)))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,28 +83,43 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_searcher(args: argparse.Namespace):
-    """The searcher ``--index``, ``--model``, ``--translation`` and ``--display`` describe (also ``serve``'s)."""
+    """The searcher ``--index``, ``--model``, ``--translation`` and ``--display`` describe (also ``serve``'s).
+
+    Only the dense path imports torch (through sentence-transformers): the default search loads
+    its cached index with numpy alone."""
     from ..errors import UserError
-    from ..retrieval import DenseEncoder, SearchIndex, VerseCorpus, VerseSearcher
-    from ..retrieval.dense import check_model_dir
-    from ..retrieval.index import read_metadata
+    from ..retrieval.index import SearchIndex, read_metadata
+    from ..retrieval.searcher import VerseSearcher
 
     if args.index is not None:
         codes = read_metadata(args.index)["translations"]
         if args.translation and translation_codes(args.translation) != codes:
             raise UserError(f"index {args.index} covers {', '.join(codes)}; drop --translation or rebuild the index")
-        encoder = DenseEncoder(args.model) if args.model else None
-        index = SearchIndex.load(args.index, encoder=encoder)
-    else:
+        index = SearchIndex.load(args.index, encoder=_encoder(args.model) if args.model else None)
+    elif args.model:
+        from ..retrieval.bm25 import BM25Config
+        from ..retrieval.default_index import build_default_index, default_knowledge_path
+        from ..retrieval.dense import check_model_dir
+        from ..retrieval.verse_documents import VerseDocuments
+
         codes = translation_codes(args.translation)
-        model = check_model_dir(args.model) if args.model else None  # fail before loading the Bible
-        corpora = [VerseCorpus.from_translation(code) for code in codes]
-        if model:
-            print("embedding the verses for this search; `versebert index build` does it once for all searches",
-                  file=sys.stderr)
-        index = SearchIndex.build(corpora, DenseEncoder(model) if model else None)
+        model = check_model_dir(args.model)  # fail before loading the Bible
+        print("embedding the verses for this search; `versebert index build` does it once for all searches",
+              file=sys.stderr)
+        index = build_default_index(codes, VerseDocuments(), default_knowledge_path(), BM25Config(),
+                                    encoder=_encoder(model))
+    else:
+        from ..retrieval.default_index import default_search_index
+
+        index = default_search_index(translation_codes(args.translation))
     display = translation_codes([args.display])[0] if args.display else None
     return VerseSearcher(index, display=display)
+
+
+def _encoder(model: Path):
+    from ..retrieval.dense import DenseEncoder
+
+    return DenseEncoder(model)
 
 
 def format_hits(hits, searcher) -> str:

@@ -121,3 +121,17 @@ def compare(
         for name in runs
     }
     return Comparison(scores, p_values, baseline, stat_test, max_p)
+
+
+def mean_ndcg(judgments: Judgments, rankings: Rankings, k: int = 10) -> float:
+    """NDCG@k with :func:`evaluate`'s conventions (gains = grades, ideal over every judged verse,
+    missing topics 0), in plain Python: a weight search scores hundreds of fusions, and ranx's
+    per-call set-up would dominate it. :func:`evaluate` stays the reference for reported numbers."""
+    total = 0.0
+    for topic, grades in judgments.qrels.items():
+        ideal = sorted(grades.values(), reverse=True)[:k]
+        ideal_dcg = sum(grade / math.log2(rank + 2) for rank, grade in enumerate(ideal))
+        ranked = list(dict.fromkeys(rankings.get(topic, ())))[:k]
+        dcg = sum(grades.get(verse_id, 0) / math.log2(rank + 2) for rank, verse_id in enumerate(ranked))
+        total += dcg / ideal_dcg if ideal_dcg else 0.0
+    return total / len(judgments.qrels) if judgments.qrels else 0.0

@@ -9,33 +9,58 @@ from .metrics import METRIC_LABELS
 
 
 def to_markdown(report: RetrievalEvalReport) -> str:
-    """A table of every system; ``†`` marks a significant difference from the baseline."""
+    """A table of every system (``†`` marks a significant difference from the baseline), then the
+    ablation: the richest system with each signal removed, and what removing it costs."""
     judged = report.judgments
+    knowledge = report.knowledge or {}
     lines = [
         f"# Retrieval evaluation: {judged['topics']} topics, {report.translation} ({report.corpus_verses:,} verses)",
         "",
         f"Judgments: `{judged['source']}` ({judged['judged_verses']:,} judged verses; "
         f"{judged['skipped_rows']:,} long-passage rows skipped; rule {judged['rule']}).",
+    ]
+    if knowledge:
+        lines += ["", f"Joined documents over {', '.join(report.translations)}. Verse prior and topic memory from "
+                      f"`{knowledge['source']}` ({knowledge['topics']:,} topics, none of them evaluated here)."]
+        if knowledge.get("weights_chosen_on"):
+            lines.append(f"Tuned fusion weights were chosen on {knowledge['weights_chosen_on']}: evaluated on those "
+                         "topics, tuned rows are optimistic; the equal-weight row is the untuned one.")
+    lines += [
         "",
         "| system | " + " | ".join(METRIC_LABELS[m] for m in report.metrics)
         + f" | p (NDCG@10 vs {report.baseline}) | query time (s) |",
         "| --- |" + " ---: |" * (len(report.metrics) + 2),
     ]
     for system in report.systems:
+        if system.kind == "ablation":
+            continue
         cells = [f"{system.scores[m]:.4f}{'†' if system.significant[m] else ''}" for m in report.metrics]
         p_value = "—" if system.name == report.baseline else f"{system.p_values['ndcg@10']:.3g}"
         lines.append(f"| {system.name} | " + " | ".join(cells) + f" | {p_value} | {system.query_seconds:.1f} |")
+    lines += ["", f"† p < {report.max_p} against {report.baseline}, paired {report.stat_test} test over topics (ranx)."]
     lines += [
-        "",
-        f"† p < {report.max_p} against {report.baseline}, paired {report.stat_test} test over topics (ranx).",
-        *(
-            f"{system.name}: RRF weights BM25 {system.fusion_weights['bm25']:g}, "
-            f"dense {system.fusion_weights['dense']:g}."
-            for system in report.systems if system.fusion_weights
-        ),
-        "",
+        f"{system.name}: RRF weights " + ", ".join(f"{signal} {weight:g}" for signal, weight in
+                                                    system.fusion_weights.items()) + "."
+        for system in report.systems if system.fusion_weights and system.kind != "ablation"
     ]
-    return "\n".join(lines)
+    lines += _ablation(report)
+    return "\n".join(lines + [""])
+
+
+def _ablation(report: RetrievalEvalReport) -> list[str]:
+    removed = [system for system in report.systems if system.kind == "ablation"]
+    if not removed:
+        return []
+    full_name = removed[0].name.rsplit(" − ", 1)[0]
+    full = report.system(full_name)
+    lines = ["", f"## Ablation: {full_name}, each signal removed", "",
+             "| signal removed | NDCG@10 | Δ NDCG@10 | MRR@10 | Δ MRR@10 |", "| --- | ---: | ---: | ---: | ---: |",
+             f"| none | {full.scores['ndcg@10']:.4f} | — | {full.scores['mrr@10']:.4f} | — |"]
+    for system in removed:
+        ndcg, mrr = system.scores["ndcg@10"], system.scores["mrr@10"]
+        lines.append(f"| {system.removed} | {ndcg:.4f} | {ndcg - full.scores['ndcg@10']:+.4f} | {mrr:.4f} | "
+                     f"{mrr - full.scores['mrr@10']:+.4f} |")
+    return lines
 
 
 def plot(report: RetrievalEvalReport, path: Path) -> None:

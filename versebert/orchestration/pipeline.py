@@ -168,22 +168,29 @@ class Pipeline:
         return self.preset.display_translation
 
     def search_index(self) -> None:
-        """The final model's index over the display translation, for ``versebert search --index``, and
-        the model's fusion weights chosen on the dev topics with it."""
+        """The final model's index with every signal (joined BM25 over the whole Bibles, dense over the
+        display translation, verse prior and topic memory from the *train* topics), for ``versebert
+        search --index``, and the model's fusion weights chosen for it on the dev topics."""
         from ..data.cache import cache_dir
         from ..data.openbible import load_judgments
         from ..evaluation.fusion_tuning import choose_fusion_weights
-        from ..evaluation.harness import model_search_index
+        from ..evaluation.harness import check_honest, full_search_index, knowledge_file, model_search_index
         from ..retrieval import VerseCorpus
+        from ..retrieval.default_index import default_search_index
 
         corpus = VerseCorpus.from_translation(self.display_translation)
         # The evaluation's cache: the index built here is the one it ranks with.
-        index = model_search_index(self.layout.model, corpus, index_cache=cache_dir("indexes"))
-        chosen_on = f"{self.config.dev_topics.name} over {corpus.translation}"
-        weights = choose_fusion_weights(index, load_judgments(self.config.dev_topics), chosen_on=chosen_on)
+        model_index = model_search_index(self.layout.model, corpus, index_cache=cache_dir("indexes"))
+        knowledge_index = default_search_index(knowledge=knowledge_file(self.config.train_topics))
+        dev = load_judgments(self.config.dev_topics)
+        check_honest(knowledge_index.knowledge, dev, str(self.config.train_topics))
+        index = full_search_index(knowledge_index, model_index)
+        chosen_on = f"{self.config.dev_topics.name} over joined {','.join(index.translations)}"
+        weights = choose_fusion_weights(index, dev, chosen_on=chosen_on)
         weights.save(self.layout.model)
         sweep = ", ".join(f"{weight:g}: {ndcg:.4f}" for weight, ndcg in weights.sweep.items())
-        print(f"hybrid NDCG@10 by dense weight (BM25 1) on {chosen_on}: {sweep}; chosen {weights.dense_weight:g}")
+        print(f"fusion weights chosen on {chosen_on}: {weights.as_mapping()} (NDCG@10 {weights.tuned_ndcg:.4f}, "
+              f"equal weights {weights.equal_ndcg:.4f}); NDCG@10 by dense weight: {sweep}")
         index.save(self.layout.index)
 
     def evaluation(self) -> None:
@@ -201,6 +208,7 @@ class Pipeline:
                 # Machine-wide, keyed by corpus and model content: the peer's index (minutes to embed
                 # the Bible with all-MiniLM-L6-v2) is built once, not in every run.
                 index_cache=cache_dir("indexes"),
+                knowledge=self.config.train_topics,  # prior and memory from train, evaluated on dev
             )
         )
         write_report(report, self.layout.evaluation, stem="retrieval")

@@ -18,7 +18,7 @@ from .dense import DenseEncoder, DenseIndex, model_fingerprint
 from .fusion import reciprocal_rank_fusion
 from .index import SearchIndex
 from .references import reference_verse_ids
-from .searcher import MAX_QUERY_CHARS, Match, SearchConfig, SearchHit, VerseSearcher, validate_query
+from .searcher import MAX_QUERY_CHARS, Match, Ranking, SearchConfig, SearchHit, VerseSearcher, validate_query
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -29,6 +29,7 @@ __all__ = [
     "DenseIndex",
     "Match",
     "SearchConfig",
+    "Ranking",
     "SearchHit",
     "SearchIndex",
     "VerseCorpus",

@@ -39,15 +39,12 @@ class VerseCorpus:
 
     @classmethod
     def from_translation(cls, code: str) -> VerseCorpus:
-        """Load a translation with :func:`versebert.data.bible.load_translation` (cleaned)."""
-        from ..data.bible import load_translation
+        """Load a translation's cleaned verses with :func:`versebert.data.bible.load_verses`: the
+        on-disk cache of cleaned texts, without ``datasets`` (seconds of import a search does not need)."""
+        from ..data.bible import load_verses
 
-        dataset = load_translation(code)
-        return cls(
-            translation=dataset[0]["translation"],
-            verse_ids=tuple(dataset["verse_id"]),
-            texts=tuple(dataset["text"]),
-        )
+        verses = load_verses(code)
+        return cls(verses[0].translation, tuple(v.verse_id for v in verses), tuple(v.text for v in verses))
 
     @classmethod
     def from_texts(cls, translation: str, verses: Sequence[tuple[int, str]]) -> VerseCorpus:

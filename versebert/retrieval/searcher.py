@@ -1,38 +1,66 @@
-"""Hybrid verse search: references first, then BM25 and dense rankings fused by RRF.
+"""Verse search: references first, then every signal's ranking fused by weighted RRF.
 
-For each query, every retriever ranks the verses of every indexed translation; all these rankings
-are fused per verse id with Reciprocal Rank Fusion, each retriever's weight split evenly over its
-translations (so adding the KJV lets KJV wording find a verse without doubling BM25's say against
-the dense model). The text shown comes from the display translation (WEB by default). Each hit
-carries every retriever's rank and score for it, so a user can see why it matched.
+Signals, each a ranking of verse ids per query:
+
+- ``bm25``: lexical, over joined verse documents (every translation's wording in one document) or
+  per translation; ``dense``: the model's embeddings (per embedded translation);
+- ``prior``: the first-stage candidates (bm25 and dense) re-ranked by how many training topics
+  judge them (:mod:`.verse_prior`);
+- ``memory_bm25`` / ``memory_dense``: the verses judged for the training topics nearest to the
+  query, by BM25 over the topic texts / by the model's embeddings of them (:mod:`.topic_memory`).
+
+Rankings are fused per verse id with weighted Reciprocal Rank Fusion, never by adding raw scores
+(BM25 scores, cosines and vote counts live on unrelated scales); a signal's weight is split evenly
+over its rankings (so adding the KJV's own index lets KJV wording find a verse without doubling
+BM25's say against the dense model). The text shown comes from the display translation (WEB by
+default). Each hit carries every signal's rank, score and, for the knowledge signals, a sentence
+saying why ("topic memory: 'worry' (3rd nearest), 412 votes").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 
 from ..errors import UserError
 from .corpus import VerseCorpus
 from .fusion import reciprocal_rank_fusion
+from .fusion_weights import SIGNALS, FusionWeights
 from .index import SearchIndex
-from .references import reference_verse_ids
+from .verse_prior import prior_detail, prior_ranking
 
 MAX_QUERY_CHARS = 1000  # a long verse is ~550 characters; pasting one to find parallels still works
 MAX_RESULTS = 1000  # more hits than anyone reads; bounds the work one request can ask for
 DEFAULT_DISPLAY = "WEB"
-RETRIEVERS = ("bm25", "dense")
-Retrieved = list[tuple[str, str, list[tuple[int, float]]]]  # (retriever, translation, ranking) per query
+RETRIEVERS = SIGNALS
+NEEDS_MODEL = ("dense", "memory_dense")
+NEEDS_KNOWLEDGE = ("prior", "memory_bm25", "memory_dense")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One signal's ranking for one query: ``hits`` are ``(verse id, score)`` best first; ``details``
+    explain some of them in words (the knowledge signals)."""
+
+    retriever: str
+    translation: str | None
+    hits: list[tuple[int, float]]
+    details: dict[int, str] = field(default_factory=dict)
+
+
+Retrieved = list[Ranking]  # every signal's rankings for one query
 
 
 @dataclass(frozen=True)
 class SearchConfig:
     """How rankings are made and fused.
 
-    ``depth``: verses each retriever ranks per translation before fusion (at least ``k``).
-    ``rrf_k``: the RRF constant. ``*_weight``: each retriever's total weight in the fusion; left
-    unset, both come from the model's :class:`~.fusion_weights.FusionWeights` (chosen for it on the
-    dev topics), or are 1 for a model without them.
+    ``depth``: verses each retriever ranks per translation before fusion (at least ``k``); the
+    prior re-ranks the first-stage candidates within it.
+    ``rrf_k``: the RRF constant. ``*_weight``: each signal's total weight in the fusion; left unset,
+    they come from the model's :class:`~.fusion_weights.FusionWeights` (hybrid search), else the
+    index's (chosen with its knowledge), else 1.
+    ``memory_topics``: how many nearest training topics the topic memory draws verses from.
     ``resolve_references``: put verses named by references in the query ("John 3:16") first.
     ``max_query_chars``: longer queries are rejected with a message rather than silently cut,
     since a cut query may no longer say what the user meant.
@@ -42,6 +70,10 @@ class SearchConfig:
     rrf_k: float | int = 60
     bm25_weight: float | int | None = None
     dense_weight: float | int | None = None
+    prior_weight: float | int | None = None
+    memory_bm25_weight: float | int | None = None
+    memory_dense_weight: float | int | None = None
+    memory_topics: int = 10
     resolve_references: bool = True
     max_query_chars: int = MAX_QUERY_CHARS
 
@@ -50,7 +82,9 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.depth must be >= 1, got {self.depth}")
         if self.rrf_k < 0:
             raise ValueError(f"SearchConfig.rrf_k must be >= 0, got {self.rrf_k}")
-        for name in ("bm25_weight", "dense_weight"):
+        if self.memory_topics < 1:
+            raise ValueError(f"SearchConfig.memory_topics must be >= 1, got {self.memory_topics}")
+        for name in (f"{signal}_weight" for signal in SIGNALS):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"SearchConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.max_query_chars < 1:
@@ -59,17 +93,20 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class Match:
-    """Where one retriever placed a hit: ``retriever`` is "reference", "bm25" or "dense"."""
+    """Where one signal placed a hit: ``retriever`` is "reference" or a signal name; ``detail`` says
+    why in words where the rank alone does not (which topic, how many votes)."""
 
     retriever: str
     translation: str | None
     rank: int
     score: float | None
+    detail: str | None = None
 
     def __str__(self) -> str:
         where = f" {self.translation}" if self.translation else ""
         score = f" {self.score:.3g}" if self.score is not None else ""
-        return f"{self.retriever}{where} #{self.rank}{score}"
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.retriever}{where} #{self.rank}{score}{detail}"
 
 
 @dataclass(frozen=True)
@@ -113,7 +150,8 @@ def validate_k(k: object, max_results: int = MAX_RESULTS) -> int:
 
 
 class VerseSearcher:
-    """Search a :class:`SearchIndex`; ``retrievers`` picks among "bm25" and "dense" (default: all built)."""
+    """Search a :class:`SearchIndex`; ``retrievers`` picks among :data:`RETRIEVERS` (default: every
+    signal the index can give: bm25, plus dense with a model, plus the prior and memory with knowledge)."""
 
     def __init__(
         self, index: SearchIndex, *, display: str | VerseCorpus | None = None,
@@ -121,18 +159,18 @@ class VerseSearcher:
     ) -> None:
         self.index = index
         self.config = config or SearchConfig()
-        available = ["bm25"] + (["dense"] if index.encoder is not None else [])
+        available = available_signals(index)
         self.retrievers = tuple(retrievers or available)
         for name in self.retrievers:
             if name not in RETRIEVERS:
                 raise ValueError(f"unknown retriever {name!r}; choose from {RETRIEVERS}")
             if name not in available:
-                raise UserError("dense search needs a model: pass --model (or an index built with one)")
+                if name in NEEDS_MODEL and index.encoder is None:
+                    raise UserError(f"{name} search needs a model: pass --model (or an index built with one)")
+                raise UserError(f"{name} needs topic knowledge: build the index with --judgments "
+                                f"(or use the default index)")
         self.display = self._display_corpus(display)
         self.weights = self._fusion_weights(index)
-        from ..data.bible import reference
-
-        self._reference = reference
 
     def _display_corpus(self, display: str | VerseCorpus | None) -> VerseCorpus:
         if isinstance(display, VerseCorpus):
@@ -140,7 +178,7 @@ class VerseSearcher:
         if display is None:
             display = DEFAULT_DISPLAY if DEFAULT_DISPLAY in self.index.corpora else self.index.translations[0]
         code = display.strip().upper()
-        return self.index.corpora.get(code) or VerseCorpus.from_translation(code)
+        return self.index.corpora[code] if code in self.index.corpora else VerseCorpus.from_translation(code)
 
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         return self.search_batch([query], k)[0]
@@ -154,68 +192,130 @@ class VerseSearcher:
         return [self.fuse(query, rankings, k) for query, rankings in zip(queries, retrieved, strict=True)]
 
     def retrieve(self, queries: Sequence[str], depth: int) -> list[Retrieved]:
-        """Each query's rankings before fusion: ``(retriever, translation, [(verse id, score), ...])``
-        for every retriever and translation, ``depth`` verses each. The weights do not enter here, so
-        a weight sweep retrieves once and calls :meth:`fuse` per weight."""
+        """Each query's rankings before fusion, ``depth`` verses each, for every selected signal. The
+        weights do not enter here, so a weight search retrieves once and calls :meth:`fuse` per try."""
         retrieved: list[Retrieved] = [[] for _ in queries]
-        if "bm25" in self.retrievers:
+        wanted = set(self.retrievers)
+        first_stage = {"bm25", "dense"} & wanted or ({"bm25"} if "prior" in wanted else set())
+        if "bm25" in first_stage:
             for code, bm25 in self.index.bm25.items():
-                for rankings, ranking in zip(retrieved, bm25.search_batch(queries, depth), strict=True):
-                    rankings.append(("bm25", code, ranking))
-        if "dense" in self.retrievers:
+                for rankings, hits in zip(retrieved, bm25.search_batch(queries, depth), strict=True):
+                    rankings.append(Ranking("bm25", code, hits))
+        embeddings = None
+        if {"dense", "memory_dense"} & wanted:
             embeddings = self.index.encoder.encode_queries(queries)
+        if "dense" in first_stage:
             for code, dense in self.index.dense.items():
-                for rankings, ranking in zip(retrieved, dense.search(embeddings, depth), strict=True):
-                    rankings.append(("dense", code, ranking))
+                for rankings, hits in zip(retrieved, dense.search(embeddings, depth), strict=True):
+                    rankings.append(Ranking("dense", code, hits))
+        knowledge, memory = self.index.knowledge, self.index.memory
+        for number, (query, rankings) in enumerate(zip(queries, retrieved, strict=True)):
+            if "prior" in wanted:
+                hits = prior_ranking(_interleave([r.hits for r in rankings]), knowledge.prior)[:depth]
+                rankings.append(Ranking("prior", None, hits, {v: prior_detail(c) for v, c in hits}))
+            if "memory_bm25" in wanted:
+                hits, details = memory.recall(memory.nearest_bm25(query, self.config.memory_topics), depth)
+                rankings.append(Ranking("memory_bm25", None, hits, details))
+            if "memory_dense" in wanted:
+                nearest = memory.nearest_dense(embeddings[number], self.config.memory_topics)
+                hits, details = memory.recall(nearest, depth)
+                rankings.append(Ranking("memory_dense", None, hits, details))
+            rankings[:] = [ranking for ranking in rankings if ranking.retriever in wanted]
         return retrieved
 
     def _fusion_weights(self, index: SearchIndex) -> dict[str, float]:
-        """Each retriever's weight: the configured one, else the model's own, else 1."""
+        """Each signal's weight: the configured one, else the model's (hybrid search), else the
+        index's, else 1."""
         tuned = index.encoder.fusion_weights if index.encoder is not None else None
+        tuned = tuned or index.fusion or FusionWeights()
         weights = {}
-        for retriever in RETRIEVERS:
-            configured = getattr(self.config, f"{retriever}_weight")
-            if configured is None:
-                configured = getattr(tuned, f"{retriever}_weight") if tuned is not None else 1.0
-            weights[retriever] = float(configured)
+        for signal in RETRIEVERS:
+            configured = getattr(self.config, f"{signal}_weight")
+            weights[signal] = float(tuned.weight(signal) if configured is None else configured)
         return weights
 
-    def fuse(
-        self, query: str, rankings: Retrieved, k: int, weights: dict[str, float] | None = None
-    ) -> list[SearchHit]:
-        """The top ``k`` hits of one query from its :meth:`retrieve` rankings, fused by RRF with
-        ``weights`` per retriever (default: :attr:`weights`), each split over the translations."""
+    def fused_ids(self, rankings: Retrieved, weights: Mapping[str, float] | None = None) -> list[tuple[int, float]]:
+        """Weighted RRF of one query's rankings: ``(verse id, score)`` best first, each signal's
+        weight split over its rankings."""
         weights = self.weights if weights is None else weights
-        fused = reciprocal_rank_fusion(
-            [[verse_id for verse_id, _ in ranking] for _, _, ranking in rankings],
+        count = {signal: sum(r.retriever == signal for r in rankings) for signal in RETRIEVERS}
+        return reciprocal_rank_fusion(
+            [[verse_id for verse_id, _ in ranking.hits] for ranking in rankings],
             k=self.config.rrf_k,
-            weights=[weights[retriever] / len(self.index.corpora) for retriever, _, _ in rankings],
+            weights=[weights[r.retriever] / count[r.retriever] for r in rankings],
         )
-        named = reference_verse_ids(query) if self.config.resolve_references else []
+
+    def fuse(
+        self, query: str, rankings: Retrieved, k: int, weights: Mapping[str, float] | None = None
+    ) -> list[SearchHit]:
+        """The top ``k`` hits of one query from its :meth:`retrieve` rankings, fused by weighted RRF
+        (default weights: :attr:`weights`); verses named by references in the query come first."""
+        from ..data.bible import reference
+
+        fused = self.fused_ids(rankings, weights)
+        named = _referenced(query) if self.config.resolve_references else []
         named = {verse_id: rank for rank, verse_id in enumerate(
             (verse_id for verse_id in named if self._text(verse_id) is not None), start=1)}
         scores = dict(fused)
-        order = list(named) + [verse_id for verse_id, _ in fused if verse_id not in named]
+        order = list(named) + [verse_id for verse_id, _ in fused if verse_id not in named and scores[verse_id] > 0]
         positions = [
-            {verse_id: (rank, score) for rank, (verse_id, score) in enumerate(ranking, start=1)}
-            for _, _, ranking in rankings
+            {verse_id: (rank, score) for rank, (verse_id, score) in enumerate(ranking.hits, start=1)}
+            for ranking in rankings
         ]
         hits = []
-        for rank, verse_id in enumerate(order[:k], start=1):
+        for verse_id in order:
+            if len(hits) == k:
+                break
+            shown = self._text(verse_id)
+            if shown is None:  # judged for a training topic, but in none of the indexed translations
+                continue
+            rank = len(hits) + 1
             matches = []
             if verse_id in named:
                 matches.append(Match("reference", None, named[verse_id], None))
-            for (retriever, code, _), position in zip(rankings, positions, strict=True):
+            for ranking, position in zip(rankings, positions, strict=True):
                 if verse_id in position:
-                    matches.append(Match(retriever, code, *position[verse_id]))
-            translation, text = self._text(verse_id)
+                    matches.append(Match(ranking.retriever, ranking.translation, *position[verse_id],
+                                         ranking.details.get(verse_id)))
+            translation, text = shown
             score = None if verse_id in named else scores[verse_id]
-            hits.append(SearchHit(rank, verse_id, self._reference(verse_id), text, translation, score, tuple(matches)))
+            hits.append(SearchHit(rank, verse_id, reference(verse_id), text, translation, score, tuple(matches)))
         return hits
 
     def _text(self, verse_id: int) -> tuple[str, str] | None:
         """Display translation's text, else the first indexed translation that has the verse."""
-        for corpus in (self.display, *self.index.corpora.values()):
+        if verse_id in self.display:
+            return self.display.translation, self.display.text(verse_id)
+        for code in self.index.corpora:  # read lazily: most verses are in the display translation
+            corpus = self.index.corpora[code]
             if verse_id in corpus:
                 return corpus.translation, corpus.text(verse_id)
         return None
+
+
+def available_signals(index: SearchIndex) -> tuple[str, ...]:
+    """The signals an index can give: bm25 always, dense with a model, the knowledge ones with knowledge."""
+    signals = ["bm25"]
+    if index.encoder is not None:
+        signals.append("dense")
+    if index.memory is not None:
+        signals += ["prior", "memory_bm25"] + (["memory_dense"] if index.encoder is not None else [])
+    return tuple(signals)
+
+
+def _interleave(rankings: Sequence[list[tuple[int, float]]]) -> list[int]:
+    """Verse ids of several rankings taken rank by rank (first of each, then second of each, ...)."""
+    merged = []
+    for position in range(max((len(r) for r in rankings), default=0)):
+        merged.extend(ranking[position][0] for ranking in rankings if position < len(ranking))
+    return merged
+
+
+def _referenced(query: str) -> list[int]:
+    """Verse ids named by references in the query; a reference needs a chapter number, so a query
+    without digits skips the parser (and its import)."""
+    if not any(character.isdigit() for character in query):
+        return []
+    from .references import reference_verse_ids
+
+    return reference_verse_ids(query)
