@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from versebert.conventions import DEFAULT_TRANSLATION
 from versebert.data.openbible import load_judgments
 from versebert.errors import UserError
 from versebert.evaluation.harness import PEER_NAME, peer_model_dir
@@ -213,7 +214,7 @@ def to_markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--translation", default="WEB")
+    parser.add_argument("--translation", default=DEFAULT_TRANSLATION)
     parser.add_argument("--queries", default=DEFAULT_QUERIES, help="topic-votes TSV whose topics are the queries")
     parser.add_argument("--n-queries", type=int, default=320)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -79,6 +79,12 @@ def test_a_warm_started_model_names_its_base_model_and_a_scratch_one_says_so():
     assert "base_model" not in metadata and "warm-started from `my-bert`" in body
 
 
+def test_a_distilled_model_names_its_teacher_as_training_time_only():
+    metadata, body = split_card(render_model_card(facts(distilled_from="all-MiniLM-L6-v2")))
+    assert "trained from scratch, distilled from `all-MiniLM-L6-v2` (a training-time teacher only" in body
+    assert "base_model" not in metadata, "a teacher is not a base model: no weights were taken from it"
+
+
 def test_stage_summary_reads_the_recorded_curve_as_before_to_after(tmp_path):
     import json
 

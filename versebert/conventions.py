@@ -11,6 +11,8 @@ from pathlib import Path
 
 DEFAULT_TRANSLATION = "WEB"
 """The translation searched and shown unless told otherwise: the World English Bible (modern, public domain)."""
+WHOLE_BIBLES = ("KJV", "WEB", "ASV", "YLT", "DAR", "BBE", "NHEB", "WBS")
+"""The installed translations with every book of the Protestant canon: the MLM corpus and the verse documents."""
 
 WORK_DIR_SUFFIX = "-run"
 """A stage's model in ``X`` keeps its checkpoints, logs, curves and metrics in ``X-run``."""

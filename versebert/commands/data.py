@@ -12,6 +12,8 @@ import argparse
 import json
 import math
 
+from ..conventions import DEFAULT_TRANSLATION
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -49,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--judgments", required=True, metavar="PATH", help="OpenBible topic-votes TSV (any path)")
     export.add_argument("--output", required=True, metavar="DIR", help="directory to write (created)")
-    export.add_argument("--translation", default="WEB", metavar="CODE", help="corpus translation (default WEB)")
+    export.add_argument("--translation", default=DEFAULT_TRANSLATION, metavar="CODE",
+                        help=f"corpus translation (default {DEFAULT_TRANSLATION})")
     export.add_argument("--split", help="name of the qrels split (default: dev, train or test from the file name)")
     export.set_defaults(run=run_export_beir)
 

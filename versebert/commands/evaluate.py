@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ..conventions import DEFAULT_TRANSLATION
+
 DEFAULT_OUTPUT = Path("outputs/eval")
 
 
@@ -19,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "topic-votes file, with an ablation (NDCG@10, P@10, Recall@100, MRR@10)",
     )
     retrieval.add_argument("--judgments", type=Path, required=True, help="OpenBible topic-votes TSV (any path)")
-    retrieval.add_argument("--translation", default="WEB",
-                           help="translation of the substring and single-translation BM25 rows (default WEB)")
+    retrieval.add_argument("--translation", default=DEFAULT_TRANSLATION,
+                           help=f"translation of the substring and single-translation BM25 rows "
+                           f"(default {DEFAULT_TRANSLATION})")
     retrieval.add_argument("--translations", metavar="CODES",
                            help="translations joined in each verse document (default: the eight whole Bibles)")
     retrieval.add_argument("--knowledge", type=Path,

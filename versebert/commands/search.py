@@ -18,8 +18,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-DEFAULT_TRANSLATION = "WEB"  # for commands over one translation (evaluation corpus, display)
-
 
 def add_translation_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..conventions import WHOLE_BIBLES  # noqa: F401 (the whole-canon translations, re-exported)
 from ..errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -69,9 +70,6 @@ TRANSLATIONS: dict[str, TranslationInfo] = {
     )
 }
 
-
-# Translations with the whole 66-book canon (the OEB has only the Psalms and the New Testament).
-WHOLE_BIBLES = ("KJV", "WEB", "ASV", "YLT", "DAR", "BBE", "NHEB", "WBS")
 
 
 @dataclass(frozen=True)

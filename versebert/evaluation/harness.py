@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.bible import WHOLE_BIBLES
+from ..conventions import DEFAULT_TRANSLATION, WHOLE_BIBLES
 from ..data.openbible import Judgments, RelevanceRule, describe, load_judgments
 from ..errors import UserError
 from ..retrieval.fusion_weights import SIGNALS
@@ -56,7 +56,7 @@ class RetrievalEvalConfig:
     ``index_cache``: a directory where built model indexes are saved and reused (checked on load)."""
 
     judgments: Path
-    translation: str = "WEB"
+    translation: str = DEFAULT_TRANSLATION
     models: tuple[Path, ...] = ()
     include_peer: bool = True
     depth: int = 100

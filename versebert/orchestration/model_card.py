@@ -54,6 +54,7 @@ class ModelCardFacts:
     training: dict[str, dict[str, object]] = field(default_factory=dict)
     base_model: str | None = None  # the Hub id of the warm start's checkpoint
     warm_started_from: str | None = None  # its name (the Hub id, or a local directory's name)
+    distilled_from: str | None = None  # the distillation stage's teacher: a training-time teacher only
     license: str = "apache-2.0"
     run_dir: str | None = None  # the run these facts describe; writing the card then documents the run too
 
@@ -177,12 +178,17 @@ def training_summary(training: dict[str, dict[str, object]]) -> str:
 
 
 def origin(facts: ModelCardFacts) -> str:
-    """How the weights began, for the card's first sentence."""
+    """How the weights began, for the card's first sentence (and the teacher it was distilled from)."""
     if facts.warm_started_from is None:
-        return "trained from scratch"
-    name = facts.warm_started_from
-    link = f"[{name}](https://huggingface.co/{name})" if facts.base_model == name else f"`{name}`"
-    return f"warm-started from {link} (its weights mapped into VerseBERT's pre-LN blocks), then trained"
+        start = "trained from scratch"
+    else:
+        name = facts.warm_started_from
+        link = f"[{name}](https://huggingface.co/{name})" if facts.base_model == name else f"`{name}`"
+        start = f"warm-started from {link} (its weights mapped into VerseBERT's pre-LN blocks), then trained"
+    if facts.distilled_from is None:
+        return start
+    return (f"{start}, distilled from `{facts.distilled_from}` (a training-time teacher only: it is not "
+            "needed to use this model), and trained")
 
 
 def _common_values(facts: ModelCardFacts) -> dict[str, object]:

@@ -19,6 +19,7 @@ MLM_SUMMARY_FIELDS = (
     "epochs",
     "max_steps",
     "mask_probability",
+    "whole_word_masking",
 )
 CONTRASTIVE_SUMMARY_FIELDS = ("batch_size", "loss", "symmetric", "learning_rate", "warmup", "epochs")
 
@@ -101,12 +102,28 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         evaluation=evaluation_rows(report, our_model),
         base_model=warm_start.hub_id if warm_start else None,
         warm_started_from=warm_start.name if warm_start else None,
+        distilled_from=preset.distillation.teacher if preset.distillation.enabled else None,
         run_dir=str(layout.root),
         training={
             "MLM pre-training (dynamic 80/10/10 masking, AdamW, warmup + linear decay, clipping 1.0)": {
                 key: mlm[key] for key in MLM_SUMMARY_FIELDS if mlm.get(key) is not None
             }
             | ({"warm start": warm_start.name} if warm_start else {}),
+            **(
+                {
+                    f"Distillation from {preset.distillation.teacher} (MSE on its normalized embeddings)": (
+                        _stage_summary(
+                            layout,
+                            layout.distilled.name,
+                            dataclasses.asdict(preset.distillation.training),
+                            CONTRASTIVE_SUMMARY_FIELDS,
+                        )
+                    )
+                    | {"loss": preset.distillation.loss}
+                }
+                if preset.distillation.enabled
+                else {}
+            ),
             "Stage A: same verse in two translations (MultipleNegativesRankingLoss, verse-aware batches)": (
                 _stage_summary(
                     layout,

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..conventions import DEFAULT_TRANSLATION
 from ..errors import UserError
 from .bm25 import BM25Config, BM25Index
 from .corpus import VerseCorpus
@@ -42,7 +43,6 @@ from .verse_documents import JOINED, VerseDocuments, build_joined_index
 FORMAT = "versebert-search-index"
 FORMAT_VERSION = 2
 METADATA_FILE = "index.json"
-DEFAULT_DENSE = "WEB"
 PER_TRANSLATION = VerseDocuments(joined=False, neighbours=0)
 
 
@@ -109,7 +109,7 @@ class SearchIndex:
         dense = {}
         if encoder is not None:
             if dense_translations is None:
-                dense_translations = [DEFAULT_DENSE if DEFAULT_DENSE in by_code else next(iter(by_code))]
+                dense_translations = [DEFAULT_TRANSLATION if DEFAULT_TRANSLATION in by_code else next(iter(by_code))]
             for code in dense_translations:
                 if code not in by_code:
                     raise UserError(f"cannot embed {code}: it is not among the indexed translations")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from ..conventions import DEFAULT_TRANSLATION
 from ..errors import UserError
 from .corpus import VerseCorpus
 from .fusion import reciprocal_rank_fusion
@@ -31,7 +32,6 @@ from .verse_prior import prior_detail, prior_ranking
 
 MAX_QUERY_CHARS = 1000  # a long verse is ~550 characters; pasting one to find parallels still works
 MAX_RESULTS = 1000  # more hits than anyone reads; bounds the work one request can ask for
-DEFAULT_DISPLAY = "WEB"
 RETRIEVERS = SIGNALS
 NEEDS_MODEL = ("dense", "memory_dense")
 NEEDS_KNOWLEDGE = ("prior", "memory_bm25", "memory_dense")
@@ -176,7 +176,7 @@ class VerseSearcher:
         if isinstance(display, VerseCorpus):
             return display
         if display is None:
-            display = DEFAULT_DISPLAY if DEFAULT_DISPLAY in self.index.corpora else self.index.translations[0]
+            display = DEFAULT_TRANSLATION if DEFAULT_TRANSLATION in self.index.corpora else self.index.translations[0]
         code = display.strip().upper()
         return self.index.corpora[code] if code in self.index.corpora else VerseCorpus.from_translation(code)
 

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..conventions import DEFAULT_TRANSLATION
+from ..conventions import DEFAULT_TRANSLATION, WHOLE_BIBLES
 from ..errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
-DEFAULT_TRANSLATIONS = ("KJV", "WEB", "ASV", "YLT", "DAR", "BBE", "NHEB", "WBS")
+DEFAULT_TRANSLATIONS = WHOLE_BIBLES  # every whole Bible: the MLM corpus and stage A
 MIXED_PRECISIONS = ("auto", "bf16", "fp16", "no")
 
 
@@ -476,7 +476,7 @@ class DistillationConfig(ContrastiveStageConfig):
     section = "distillation"
     enabled: bool = False
     teacher: str = "all-MiniLM-L6-v2"
-    translations: tuple[str, ...] = ("WEB", "KJV")
+    translations: tuple[str, ...] = (DEFAULT_TRANSLATION, "KJV")
     include_topics: bool = True
     phrases_per_verse: int = 1
     loss: str = "mse"
