@@ -165,6 +165,20 @@ def test_dense_search_is_exact_cosine_top_k(encoder):
     assert [hit.verse_id for hit in hits] == [corpus.verse_ids[i] for i in expected]
 
 
+def test_a_signal_searched_alone_ranks_even_when_the_hybrid_gave_it_weight_zero(model_dir, tmp_path):
+    import shutil
+
+    from versebert.retrieval.fusion_weights import FusionWeights
+
+    tuned_away = tmp_path / "model"
+    shutil.copytree(model_dir, tuned_away)
+    FusionWeights(dense_weight=0.0, chosen_on="dev").save(tuned_away)
+    index = SearchIndex.build([web_corpus()], DenseEncoder(tuned_away), show_progress=False)
+    assert VerseSearcher(index).weights["dense"] == 0.0
+    alone = VerseSearcher(index, retrievers=["dense"]).search("a cheerful giver", k=4)
+    assert len(alone) == 4 and all(hit.matches[0].retriever == "dense" for hit in alone)
+
+
 def test_batch_search_equals_single_searches(encoder):
     searcher = VerseSearcher(SearchIndex.build([web_corpus()], encoder, show_progress=False))
     queries = ["new heart", "Ps 23", "love is patient"]

@@ -232,6 +232,8 @@ class VerseSearcher:
         for signal in RETRIEVERS:
             configured = getattr(self.config, f"{signal}_weight")
             weights[signal] = float(tuned.weight(signal) if configured is None else configured)
+        if len(set(self.retrievers)) == 1:  # one signal ranks alone: a weight only matters against others,
+            weights[self.retrievers[0]] = 1.0  # and a tuned 0 (it added nothing to the hybrid) would leave no hits
         return weights
 
     def fused_ids(self, rankings: Retrieved, weights: Mapping[str, float] | None = None) -> list[tuple[int, float]]:
