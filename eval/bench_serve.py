@@ -18,7 +18,7 @@ as they would on one small box. Target: hybrid p95 < 50 ms at 8 clients on 2 cor
 
 Usage::
 
-    python eval/bench_serve.py --clients 8 --requests 800 --output outputs/bench
+    python eval/bench_serve.py --clients 8 --requests 1000 --work-dir cache/bench-serve --output outputs/bench
 
 Writes ``serve.json`` and ``serve.md`` under ``--output``.
 """
@@ -255,7 +255,7 @@ def to_markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
-    parser.add_argument("--requests", type=int, default=800, help="timed requests per system (default 800)")
+    parser.add_argument("--requests", type=int, default=1000, help="timed requests per system (default 1000)")
     parser.add_argument("--max-seconds", type=float, default=120, help="stop a system's load after this long")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests first (default 20)")
     parser.add_argument("--queries", default=DEFAULT_QUERIES, help="topic-votes TSV whose topics are the queries")

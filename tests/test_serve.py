@@ -217,21 +217,32 @@ def test_queries_waiting_on_a_running_search_go_together_in_the_next_batch():
     assert searcher.most_running == 1  # never two searches at once on one searcher
 
 
+async def three_then_lone_then_company(batcher, searcher):
+    """Three queries batched together, then one alone, then two more arriving just after it."""
+    blocker = asyncio.create_task(batcher.search(searcher, "x", 1))
+    await asyncio.sleep(0)
+    await asyncio.gather(blocker, *(batcher.search(searcher, query, 1) for query in "abc"))
+    lone = asyncio.create_task(batcher.search(searcher, "d", 1))  # the first client back
+    await asyncio.sleep(0)
+    return await asyncio.gather(lone, batcher.search(searcher, "e", 1), batcher.search(searcher, "f", 1))
+
+
 def test_a_lone_query_waits_for_the_clients_just_answered_to_batch_with_them():
     searcher = RecordingSearcher()
     searcher.release.set()
-
-    async def scenario():
-        batcher = SearchBatcher(max_wait=30)  # generous: the test only waits if the batching is wrong
-        blocker = asyncio.create_task(batcher.search(searcher, "x", 1))
-        await asyncio.sleep(0)
-        await asyncio.gather(blocker, *(batcher.search(searcher, query, 1) for query in "abc"))
-        lone = asyncio.create_task(batcher.search(searcher, "d", 1))  # the first client back
-        await asyncio.sleep(0)
-        return await asyncio.gather(lone, batcher.search(searcher, "e", 1), batcher.search(searcher, "f", 1))
-
-    assert asyncio.run(scenario()) == [["d@1"], ["e@1"], ["f@1"]]
+    batcher = SearchBatcher(max_wait=30)  # generous: the test only waits if the batching is wrong
+    assert asyncio.run(three_then_lone_then_company(batcher, searcher)) == [["d@1"], ["e@1"], ["f@1"]]
     assert searcher.batches == [["x"], ["a", "b", "c"], ["d", "e", "f"]]
+
+
+def test_one_batcher_serves_event_loops_one_after_another():
+    # TestClient without a `with` block runs each request in a fresh event loop; later loops start
+    # after a batch of three, so their lone first query waits for company on its own loop
+    searcher, batcher = RecordingSearcher(), SearchBatcher(max_wait=0.001)
+    searcher.release.set()
+    for _ in range(3):  # the bound is no timing claim: the broken batcher hung here
+        answers = asyncio.run(asyncio.wait_for(three_then_lone_then_company(batcher, searcher), 60))
+        assert answers == [["d@1"], ["e@1"], ["f@1"]]
 
 
 def test_a_failing_query_fails_only_its_own_request():

@@ -52,11 +52,15 @@ class SearchBatcher:
         self.max_batch, self.max_wait = max_batch, max_wait
         self._waiting: dict[tuple[int, int], tuple[object, list[tuple[str, asyncio.Future]]]] = {}
         self._runner: asyncio.Task | None = None
-        self._arrived = asyncio.Event()
+        self._arrived: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._last_size = 1
 
     async def search(self, searcher, query: str, k: int) -> list:
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # an asyncio.Event belongs to one loop; a test client may start several
+            self._loop, self._arrived, self._waiting = loop, asyncio.Event(), {}
+        future = loop.create_future()
         self._waiting.setdefault((id(searcher), k), (searcher, []))[1].append((query, future))
         self._arrived.set()
         if self._runner is None or self._runner.done():
@@ -64,6 +68,16 @@ class SearchBatcher:
         return await future
 
     async def _run(self) -> None:
+        try:
+            await self._run_batches()
+        except BaseException as error:  # a bug here must fail the waiting requests, not hang them
+            for _, waiting in self._waiting.values():
+                for _, future in waiting:
+                    _settle(future, error=error)
+            self._waiting.clear()
+            raise
+
+    async def _run_batches(self) -> None:
         while self._waiting:
             key = next(iter(self._waiting))
             await self._fill(key)
