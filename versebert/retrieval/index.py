@@ -14,9 +14,9 @@ Layout of an index directory (no pickle anywhere)::
 
 An index is only valid for the texts and the model it was built from: given corpora are checked
 against the recorded fingerprints, every stored file against its recorded size and CRC-32 (a corpus
-file when it is first read), and a model directory against its recorded fingerprint, so a mismatch or a damaged file is refused instead
-of silently ranking verses with embeddings from another model or another text. Corpora load lazily:
-a search reads only the texts it shows.
+file when it is first read), and a model directory against its recorded fingerprint, so a mismatch
+or a damaged file is refused instead of silently ranking verses with embeddings from another model
+or another text. Corpora load lazily: a search reads only the texts it shows.
 """
 
 from __future__ import annotations
