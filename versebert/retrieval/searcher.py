@@ -34,7 +34,6 @@ MAX_RESULTS = 1000  # more hits than anyone reads; bounds the work one request c
 DEFAULT_DISPLAY = "WEB"
 RETRIEVERS = SIGNALS
 NEEDS_MODEL = ("dense", "memory_dense")
-NEEDS_KNOWLEDGE = ("prior", "memory_bm25", "memory_dense")
 
 
 @dataclass(frozen=True)
