@@ -83,7 +83,9 @@ def test_reference_search_prints_the_passage():
 
 @pytest.mark.slow
 def test_index_build_then_search_with_it(tmp_path):
-    built = versebert("index", "build", "--translation", "WEB,KJV", "--output", str(tmp_path / "index"))
+    # Lexical only: with the knowledge, "God loves" topics outrank this quotation (see the README).
+    built = versebert("index", "build", "--translation", "WEB,KJV", "--no-knowledge", "--output",
+                      str(tmp_path / "index"))
     assert built.returncode == 0, built.stderr
     result = versebert("search", "God loveth a cheerful giver", "--index", str(tmp_path / "index"), "--json")
     assert result.returncode == 0, result.stderr

@@ -126,7 +126,8 @@ def test_the_search_index_answers_with_the_chosen_fusion_weights(finished_run):
         _only_three_books(monkeypatch, root.parent)
         searcher = VerseSearcher(SearchIndex.load(root / "index"))
         hits = searcher.search("rejoice in the Lord", k=5)
-    assert searcher.weights == {"bm25": fusion["bm25_weight"], "dense": fusion["dense_weight"]}
+    assert searcher.weights == {signal: fusion[f"{signal}_weight"] for signal in searcher.retrievers}
+    assert searcher.retrievers == ("bm25", "dense", "prior", "memory_bm25", "memory_dense")
     assert hits and all(hit.verse_id // 1_000_000 in BOOKS for hit in hits)
 
 

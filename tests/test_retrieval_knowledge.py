@@ -151,7 +151,11 @@ def test_a_saved_index_shows_its_stored_texts_and_refuses_a_damaged_file(tmp_pat
     assert loaded.translations == ["WEB", "KJV"] and loaded.knowledge is not None
     assert VerseSearcher(loaded).search("Jesus wept", k=1)[0].text == "Jesus wept."
     corpus_file = tmp_path / "index" / "corpus" / "WEB.json"
-    corpus_file.write_text(corpus_file.read_text().replace("wept", "slept"))
+    text = corpus_file.read_text()
+    corpus_file.write_text(text.replace("wept", "kept"))  # same size: found when the texts are read
+    with pytest.raises(UserError, match="damaged: cannot read corpus/WEB.json"):
+        VerseSearcher(SearchIndex.load(tmp_path / "index")).search("Jesus wept")
+    corpus_file.write_text(text.replace("wept", "slept"))
     with pytest.raises(UserError, match="damaged: corpus/WEB.json"):
         SearchIndex.load(tmp_path / "index")
 

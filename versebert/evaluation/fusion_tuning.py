@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..data.openbible import Judgments
-from ..retrieval.fusion_weights import FusionWeights
+from ..retrieval.fusion_weights import SIGNALS, FusionWeights
 from ..retrieval.searcher import validate_query
 from .metrics import mean_ndcg
 
@@ -75,8 +75,8 @@ def choose_fusion_weights(
     sweep = {}
     if "dense" in signals:
         sweep = {float(w): score(weights | {"dense": float(w)}) for w in grid}
-    full = {"bm25": 1.0, "dense": 1.0, "prior": 1.0, "memory_bm25": 1.0, "memory_dense": 1.0} | weights
-    return FusionWeights.from_mapping(full, chosen_on=chosen_on, sweep=sweep, tuned_ndcg=best, equal_ndcg=equal)
+    return FusionWeights.from_mapping(dict.fromkeys(SIGNALS, 1.0) | weights, chosen_on=chosen_on, sweep=sweep,
+                                      tuned_ndcg=best, equal_ndcg=equal)
 
 
 def ndcg(judgments: Judgments, rankings) -> float:

@@ -1,14 +1,17 @@
-"""Verse search: BM25 (bm25s), dense (SentenceTransformers), Reciprocal Rank Fusion, references.
+"""Verse search: joined BM25, dense (SentenceTransformers), verse prior and topic memory, fused by
+weighted Reciprocal Rank Fusion; references first.
 
-Quick start::
+Quick start (the default search: cached index of the eight whole Bibles + the packaged knowledge)::
 
-    from versebert.retrieval import SearchIndex, VerseCorpus, VerseSearcher
+    from versebert.retrieval import VerseSearcher
+    from versebert.retrieval.default_index import default_search_index
 
-    index = SearchIndex.build([VerseCorpus.from_translation("WEB")])   # add DenseEncoder(dir) for hybrid
-    for hit in VerseSearcher(index).search("give you a new heart", k=5):
+    for hit in VerseSearcher(default_search_index()).search("give you a new heart", k=5):
         print(hit.reference, hit.text, hit.why)
 
-Submodules import their heavy dependencies (bm25s, sentence-transformers) only when used.
+Or build one: ``SearchIndex.build(corpora, DenseEncoder(dir), documents=VerseDocuments(),
+knowledge=TopicKnowledge.load_topic_votes(path))``. Submodules import their heavy dependencies
+(bm25s to build, sentence-transformers for dense) only when used.
 """
 
 from .archaic import normalize_archaic
@@ -16,9 +19,13 @@ from .bm25 import Analyzer, BM25Config, BM25Index
 from .corpus import VerseCorpus
 from .dense import DenseEncoder, DenseIndex, model_fingerprint
 from .fusion import reciprocal_rank_fusion
+from .fusion_weights import FusionWeights
 from .index import SearchIndex
 from .references import reference_verse_ids
 from .searcher import MAX_QUERY_CHARS, Match, Ranking, SearchConfig, SearchHit, VerseSearcher, validate_query
+from .topic_knowledge import TopicKnowledge
+from .topic_memory import TopicMemory
+from .verse_documents import VerseDocuments
 
 __all__ = [
     "MAX_QUERY_CHARS",
@@ -27,12 +34,16 @@ __all__ = [
     "BM25Index",
     "DenseEncoder",
     "DenseIndex",
+    "FusionWeights",
     "Match",
     "SearchConfig",
     "Ranking",
     "SearchHit",
     "SearchIndex",
+    "TopicKnowledge",
+    "TopicMemory",
     "VerseCorpus",
+    "VerseDocuments",
     "VerseSearcher",
     "model_fingerprint",
     "normalize_archaic",

@@ -13,10 +13,10 @@ Layout of an index directory (no pickle anywhere)::
     versebert_fusion.json         fusion weights (optional)
 
 An index is only valid for the texts and the model it was built from: given corpora are checked
-against the recorded fingerprints, the stored texts against the same fingerprints when loaded, and a
-model directory against its recorded fingerprint, so a mismatch or a damaged file is refused instead
-of silently ranking verses with embeddings from another model or another text. Corpora load lazily:
-a search reads only the texts it shows.
+against the recorded fingerprints, every stored file against its recorded size and CRC-32 (a corpus
+file when it is first read), and a model directory against its recorded fingerprint, so a mismatch
+or a damaged file is refused instead of silently ranking verses with embeddings from another model
+or another text. Corpora load lazily: a search reads only the texts it shows.
 """
 
 from __future__ import annotations
@@ -242,14 +242,20 @@ class StoredCorpora(Mapping):
         if code not in self._codes:
             raise KeyError(code)
         if code not in self._loaded:
-            path = self._directory / "corpus" / f"{code}.json"
+            name = f"corpus/{code}.json"
+            path = self._directory / name
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                raw = path.read_bytes()
+                recorded = self._metadata.get("files", {}).get(name)
+                if recorded is not None and [len(raw), zlib.crc32(raw)] != list(recorded):
+                    raise ValueError("size or CRC-32 changed since it was built")
+                data = json.loads(raw)
                 corpus = VerseCorpus(data["translation"], tuple(data["verse_ids"]), tuple(data["texts"]))
             except (OSError, ValueError, KeyError, TypeError) as error:
-                raise UserError(f"index {self._directory}: cannot read {path.name} ({error}); rebuild the index") \
-                    from None
-            _check_fingerprint(self._directory, code, corpus, self._metadata)
+                raise UserError(f"index {self._directory} is damaged: cannot read {name} ({error}); "
+                                f"rebuild it with `versebert index build`") from None
+            if "files" not in self._metadata:  # no CRC recorded: compare the texts themselves
+                _check_fingerprint(self._directory, code, corpus, self._metadata)
             self._loaded[code] = corpus
         return self._loaded[code]
 
@@ -278,10 +284,13 @@ def _file_check(path: Path) -> list[int]:
 
 
 def verify_files(directory: Path, metadata: dict) -> None:
-    """Refuse an index whose files are missing or differ from what was saved."""
+    """Refuse an index whose files are missing or differ from what was saved. Corpus files get only
+    their size checked here, their CRC when :class:`StoredCorpora` reads one (a search reads one of
+    eight)."""
     for name, recorded in metadata.get("files", {}).items():
         path = directory / name
-        if not path.is_file() or _file_check(path) != list(recorded):
+        lazy = name.startswith("corpus/")
+        if not path.is_file() or (path.stat().st_size != recorded[0] if lazy else _file_check(path) != list(recorded)):
             raise UserError(f"index {directory} is damaged: {name} is missing or changed since it was built; "
                             f"rebuild it with `versebert index build`")
 

@@ -34,7 +34,6 @@ MAX_QUERY_CHARS = 1000  # a long verse is ~550 characters; pasting one to find p
 MAX_RESULTS = 1000  # more hits than anyone reads; bounds the work one request can ask for
 RETRIEVERS = SIGNALS
 NEEDS_MODEL = ("dense", "memory_dense")
-NEEDS_KNOWLEDGE = ("prior", "memory_bm25", "memory_dense")
 
 
 @dataclass(frozen=True)
@@ -196,6 +195,8 @@ class VerseSearcher:
         weights do not enter here, so a weight search retrieves once and calls :meth:`fuse` per try."""
         retrieved: list[Retrieved] = [[] for _ in queries]
         wanted = set(self.retrievers)
+        # The prior re-ranks the first-stage candidates; without bm25 or dense among the signals (an
+        # ablation) it still takes BM25's candidates, whose own ranking is then left out of the fusion.
         first_stage = {"bm25", "dense"} & wanted or ({"bm25"} if "prior" in wanted else set())
         if "bm25" in first_stage:
             for code, bm25 in self.index.bm25.items():
