@@ -65,13 +65,9 @@ def run(args: argparse.Namespace) -> int:
     searcher = build_searcher(args)
     results = [(query, searcher.search(query, args.k)) for query in queries]
     if args.json:
-        answers = [{
-            "query": query,
-            "translations": searcher.index.translations,
-            "display": searcher.display.translation,
-            "retrievers": list(searcher.retrievers),
-            "hits": [hit.to_dict() for hit in hits],
-        } for query, hits in results]
+        from ..server.answers import search_answer  # the API's answers too: one shape for both
+
+        answers = [search_answer(searcher, query, hits) for query, hits in results]
         print(json.dumps(answers[0] if len(answers) == 1 else answers, indent=2, ensure_ascii=False))
     elif len(results) == 1:
         print(format_hits(results[0][1], searcher))
