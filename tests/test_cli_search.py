@@ -159,3 +159,35 @@ def test_several_queries_share_one_searcher_and_answer_in_order(monkeypatch, cap
 def test_a_number_of_results_out_of_range_is_refused_before_loading(k, tmp_path):
     result = versebert("search", "new heart", "-k", k, "--index", str(tmp_path / "nope"))
     assert_user_error(result, "from 1 to 1,000")
+
+
+def test_notices_go_to_stderr_and_into_the_json_answer(monkeypatch, capsys):
+    from versebert import cli
+    from versebert.commands import search
+
+    monkeypatch.setattr(search, "build_searcher",
+                        lambda args: VerseSearcher(SearchIndex.build([web_corpus()], show_progress=False)))
+    assert cli.main(["search", "John 99:99", "-k", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "note: John has 21 chapters; searching the words instead"
+    assert cli.main(["search", "John 99:99", "-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notices"] == ["John has 21 chapters; searching the words instead"]
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(monkeypatch):
+    import os
+
+    from versebert import cli
+    from versebert.commands import search
+
+    monkeypatch.setattr(search, "build_searcher",
+                        lambda args: VerseSearcher(SearchIndex.build([web_corpus()], show_progress=False)))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| head` that has already left
+    saved = os.dup(1)
+    try:
+        monkeypatch.setattr(sys, "stdout", os.fdopen(write_end, "w", buffering=1))
+        assert cli.main(["search", "love", "-k", "3"]) == 0
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

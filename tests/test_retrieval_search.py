@@ -287,3 +287,59 @@ def test_real_web_hits_show_clean_text_without_the_next_psalms_heading():
     hit = searcher.search("Ps 30:12", k=1)[0]
     assert hit.text == ("To the end that my heart may sing praise to you, and not be silent. "
                         "Yahweh my God, I will give thanks to you forever.")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled", "nan", "zero"])
+def test_damaged_dense_embeddings_are_refused_naming_the_file_and_the_fix(encoder, tmp_path, damage):
+    from safetensors.numpy import load_file, save_file
+
+    from versebert.retrieval.dense import DenseIndex
+
+    corpus = web_corpus()
+    path = tmp_path / "dense.safetensors"
+    DenseIndex.build(encoder, corpus.verse_ids, corpus.texts, show_progress=False).save(path)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-40])
+    elif damage == "garbled":  # bytes changed inside a file of the right size
+        raw = bytearray(path.read_bytes())
+        raw[-60:-20] = b"\x7f" * 40
+        path.write_bytes(bytes(raw))
+    else:
+        tensors = load_file(str(path))
+        tensors["embeddings"][1] = np.nan if damage == "nan" else 0.0
+        save_file(tensors, str(path))
+    with pytest.raises(UserError, match=r"dense embeddings .*dense\.safetensors.*versebert index build"):
+        DenseIndex.load(path)
+
+
+@pytest.mark.parametrize("query, notice", [
+    ("John 99:99", "John has 21 chapters"),
+    ("Jude 2:1", "Jude has 1 chapter;"),
+    ("John 3:99", "John 3 has 36 verses"),
+])
+def test_a_reference_that_names_no_verse_says_why_and_searches_the_words(bm25_searcher, query, notice):
+    notices = bm25_searcher.notices(query)
+    assert len(notices) == 1 and notices[0].startswith(notice) and "searching the words" in notices[0]
+
+
+@pytest.mark.parametrize("query", ["John 3:16", "job security", "top 10 verses", "give you a new heart"])
+def test_valid_references_and_plain_words_get_no_notice(bm25_searcher, query):
+    assert bm25_searcher.notices(query) == []
+
+
+def test_a_query_of_words_unknown_to_the_model_is_reported(encoder):
+    searcher = VerseSearcher(SearchIndex.build([web_corpus()], encoder, show_progress=False))
+    unknown = "\u05d0\u05d4\u05d1\u05d4 \u2603"  # Hebrew and a snowman: no piece in the tiny vocabulary
+    assert any("no word of the query is known to the model" in notice for notice in searcher.notices(unknown))
+    assert searcher.notices("a cheerful giver") == []
+
+
+def test_a_truncated_model_is_one_clear_error(model_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    weights = next(broken.rglob("model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(UserError, match="could not load a SentenceTransformer from .*is the directory complete"):
+        DenseEncoder(broken)

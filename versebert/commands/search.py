@@ -69,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
         answers = [search_answer(searcher, query, hits) for query, hits in results]
         print(json.dumps(answers[0] if len(answers) == 1 else answers, indent=2, ensure_ascii=False))
-    elif len(results) == 1:
+        return 0
+    for query, _ in results:  # on stderr: the table on stdout stays what it was
+        for notice in searcher.notices(query):
+            print(f"note ({query}): {notice}" if len(results) > 1 else f"note: {notice}", file=sys.stderr)
+    if len(results) == 1:
         print(format_hits(results[0][1], searcher))
     else:
         print("\n\n".join(f"query: {query}\n{format_hits(hits, searcher)}" for query, hits in results))

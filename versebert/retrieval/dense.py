@@ -146,8 +146,10 @@ class DenseEncoder:
             self.model = sentence_transformers.SentenceTransformer(
                 str(self.path), device=device, trust_remote_code=True, local_files_only=True
             )
-        except (OSError, ValueError) as error:
-            raise UserError(f"could not load a SentenceTransformer from {self.path}: {error}") from error
+        except Exception as error:  # noqa: BLE001 (a truncated or garbled model: name it, not a traceback)
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"could not load a SentenceTransformer from {self.path} ({type(error).__name__}: "
+                            f"{first_line}); is the directory complete? retrain or copy it again") from None
         self.model.eval()
 
     @functools.cached_property
@@ -157,6 +159,13 @@ class DenseEncoder:
     @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())
+
+    def knows_any_word(self, text: str) -> bool:
+        """Whether the model's tokenizer has at least one of ``text``'s tokens (not all [UNK]): a query
+        of unknown tokens still gets an embedding, and confident-looking but meaningless neighbours."""
+        tokenizer = self.model.tokenizer
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return any(token != tokenizer.unk_token_id for token in ids)
 
     @functools.cached_property
     def fusion_weights(self) -> FusionWeights | None:
@@ -238,5 +247,23 @@ class DenseIndex:
 
         if not Path(path).is_file():
             raise UserError(f"no dense embeddings at {path}")
-        tensors = load_file(str(path))
-        return cls(tensors["verse_ids"], tensors["embeddings"])
+        rebuild = "rebuild the index with `versebert index build`"
+        try:
+            tensors = load_file(str(path))
+            index = cls(tensors["verse_ids"], tensors["embeddings"])
+        except Exception as error:  # noqa: BLE001 (a truncated or garbled file: say which and what to do)
+            raise UserError(f"dense embeddings {path} cannot be read ({type(error).__name__}): {rebuild}") from None
+        index.check_unit_rows(path, rebuild)
+        return index
+
+    def check_unit_rows(self, path, remedy: str) -> None:
+        """Every row must be a finite unit vector, as the encoder normalizes them: NaN, zero or garbled
+        rows (bytes changed inside a file of the right size) would silently rank wrong or vanish."""
+        norms = np.linalg.norm(self.embeddings, axis=1)
+        bad = ~np.isfinite(norms) | (np.abs(norms - 1) > 1e-3)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise UserError(
+                f"dense embeddings {path}: {int(bad.sum())} of {len(self)} rows are not finite unit vectors "
+                f"(first: verse {int(self.verse_ids[first])}, norm {norms[first]:.4g}); {remedy}"
+            )

@@ -7,6 +7,8 @@ decides what counts as a reference for search.
 
 from __future__ import annotations
 
+import re
+
 CANON_BOOKS = 66
 
 
@@ -26,3 +28,34 @@ def reference_verse_ids(query: str) -> list[int]:
             continue
         verse_ids.update(dict.fromkeys(pythonbible.convert_reference_to_verse_ids(ref)))
     return list(verse_ids)
+
+
+_CANDIDATE = re.compile(
+    r"\b((?:[1-3]\s*)?[A-Za-z]+(?:\s+of\s+[A-Za-z]+)?)\.?\s+(\d{1,3})(?:\s*:\s*(\d{1,3}))?\b"
+)
+
+
+def reference_notices(query: str) -> list[str]:
+    """What is wrong with a reference the query seems to name but no verse answers ("John 99:99").
+
+    pythonbible silently drops such references, and the query then becomes a word search for "John"
+    and "99": say "John has 21 chapters" so the user learns why the passage did not come first.
+    """
+    import pythonbible
+
+    notices: list[str] = []
+    for match in _CANDIDATE.finditer(query):
+        if pythonbible.get_references(match.group(0)):
+            continue  # a valid reference
+        books = pythonbible.get_references(f"{match.group(1)} 1")
+        if not books or books[0].book.value > CANON_BOOKS:
+            continue  # not a book name: words and a number ("psalm 151" of another canon, "top 10")
+        book, chapter = books[0].book, int(match.group(2))
+        chapters = pythonbible.get_number_of_chapters(book)
+        if chapter > chapters or chapter == 0:
+            plural = "chapter" if chapters == 1 else "chapters"
+            notices.append(f"{book.title} has {chapters} {plural}; searching the words instead")
+        elif match.group(3) is not None:
+            verses = pythonbible.get_number_of_verses(book, chapter)
+            notices.append(f"{book.title} {chapter} has {verses} verses; searching the words instead")
+    return list(dict.fromkeys(notices))

@@ -182,6 +182,17 @@ class VerseSearcher:
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         return self.search_batch([query], k)[0]
 
+    def notices(self, query: str) -> list[str]:
+        """What a user should know about how ``query`` was read: a reference that names no verse
+        ("John has 21 chapters"), or no query word known to the model's vocabulary."""
+        from .references import reference_notices
+
+        notes = reference_notices(query)
+        uses_model = bool(set(NEEDS_MODEL) & set(self.retrievers))
+        if uses_model and self.index.encoder is not None and not self.index.encoder.knows_any_word(query):
+            notes.append("no word of the query is known to the model: its dense neighbours mean nothing")
+        return notes
+
     def search_batch(self, queries: Sequence[str], k: int = 10) -> list[list[SearchHit]]:
         """Search several queries at once (dense queries are embedded in one batch)."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

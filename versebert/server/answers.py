@@ -26,6 +26,7 @@ def search_answer(searcher, query: str, hits) -> dict:
         "translations": list(searcher.index.translations),
         "display": searcher.display.translation,
         "retrievers": list(searcher.retrievers),
+        "notices": searcher.notices(query),
         "hits": [hit.to_dict() for hit in hits],
     }
 
