@@ -227,11 +227,11 @@ class VerseSearcher:
                 rankings.append(Ranking("prior", None, hits, {v: prior_detail(c) for v, c in hits}))
             if "memory_bm25" in wanted:
                 hits, details = memory.recall(memory.nearest_bm25(query, self.config.memory_topics), depth)
-                rankings.append(Ranking("memory_bm25", None, hits, details))
+                rankings.append(Ranking("memory_bm25", None, self._indexed(hits), details))
             if "memory_dense" in wanted:
                 nearest = memory.nearest_dense(embeddings[number], self.config.memory_topics)
                 hits, details = memory.recall(nearest, depth)
-                rankings.append(Ranking("memory_dense", None, hits, details))
+                rankings.append(Ranking("memory_dense", None, self._indexed(hits), details))
             rankings[:] = [ranking for ranking in rankings if ranking.retriever in wanted]
         return retrieved
 
@@ -295,6 +295,12 @@ class VerseSearcher:
             score = None if verse_id in named else scores[verse_id]
             hits.append(SearchHit(rank, verse_id, reference(verse_id), text, translation, score, tuple(matches)))
         return hits
+
+    def _indexed(self, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """The topic memory's verses that this index can show. The memory holds every verse judged for a
+        training topic; ranking one the index lacks would be fused, scored (by the weight search too)
+        and then never shown, so the weights would be chosen for a search users do not get."""
+        return [(verse_id, score) for verse_id, score in hits if self._text(verse_id) is not None]
 
     def _text(self, verse_id: int) -> tuple[str, str] | None:
         """Display translation's text, else the first indexed translation that has the verse."""
