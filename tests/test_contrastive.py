@@ -74,21 +74,27 @@ def tiny_training(**overrides):
 TOY_PROBE = ProbeConfig(held_out_per_mille=200, num_distractors=3, max_verses=50, distractors="same_chapter")
 
 
-@pytest.fixture(scope="module")
-def mlm_checkpoint(tmp_path_factory, tiny_tokenizer_dir):
+def random_mlm_checkpoint(directory, tokenizer_dir, *, hidden_size=32, num_hidden_layers=2, intermediate_size=37,
+                          seed=0):
+    """A randomly initialised VerseBERT MLM checkpoint with the tiny tokenizer, saved in ``directory``."""
     import torch
     from transformers import AutoTokenizer
 
     from modeling_versebert import VerseBertConfig, VerseBertForMaskedLM
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    config = VerseBertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                             num_attention_heads=4, intermediate_size=37, max_position_embeddings=64)
-    torch.manual_seed(0)
-    directory = tmp_path_factory.mktemp("mlm")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = VerseBertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden_size,
+                             num_hidden_layers=num_hidden_layers, num_attention_heads=4,
+                             intermediate_size=intermediate_size, max_position_embeddings=64)
+    torch.manual_seed(seed)
     VerseBertForMaskedLM(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="module")
+def mlm_checkpoint(tmp_path_factory, tiny_tokenizer_dir):
+    return random_mlm_checkpoint(tmp_path_factory.mktemp("mlm"), tiny_tokenizer_dir)
 
 
 @pytest.fixture(scope="module")

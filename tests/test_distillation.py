@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.test_contrastive import TOY_PROBE, mlm_checkpoint, tiny_training, toy_data  # noqa: F401 (fixtures)
+from tests.test_contrastive import (  # noqa: F401 (fixtures)
+    TOY_PROBE,
+    mlm_checkpoint,
+    random_mlm_checkpoint,
+    tiny_training,
+    toy_data,
+)
 from versebert.training.config import DistillationConfig
 from versebert.training.distillation import (
     PROJECTION_FILE,
@@ -30,19 +36,10 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory, tiny_tokenizer_dir):
     """A wider (48) random VerseBERT sentence model: what the 32-wide student must imitate."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from modeling_versebert import VerseBertConfig, VerseBertForMaskedLM
     from versebert.training.sentence_model import build_sentence_model, save_sentence_model
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    config = VerseBertConfig(vocab_size=tokenizer.vocab_size, hidden_size=48, num_hidden_layers=1,
-                             num_attention_heads=4, intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(1)
-    mlm = tmp_path_factory.mktemp("teacher-mlm")
-    VerseBertForMaskedLM(config).save_pretrained(mlm)
-    tokenizer.save_pretrained(mlm)
+    mlm = random_mlm_checkpoint(tmp_path_factory.mktemp("teacher-mlm"), tiny_tokenizer_dir, hidden_size=48,
+                                num_hidden_layers=1, intermediate_size=64, seed=1)
     directory = tmp_path_factory.mktemp("teacher") / "model"
     save_sentence_model(build_sentence_model(mlm), directory)
     return directory
