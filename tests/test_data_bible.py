@@ -142,3 +142,20 @@ def test_cleaned_texts_are_cached_on_disk(monkeypatch, tmp_path):
     bible._verses.cache_clear()
     assert load_verses("OEB") == first
     bible._verses.cache_clear()
+
+
+@pytest.mark.parametrize("damage", [b'[[1001001, "In the beg', b"\xff\xfe", b"[]  {", b'{"not": "rows"}'])
+def test_a_damaged_verse_cache_entry_is_rebuilt_with_one_warning(tmp_path, monkeypatch, capsys, damage):
+    monkeypatch.setenv("VERSEBERT_CACHE", str(tmp_path))
+    bible._verses.cache_clear()
+    expected = bible.load_verses("WEB")  # builds the entry
+    (entry,) = [path for path in tmp_path.rglob("*.json") if "WEB" in path.name]
+    entry.write_bytes(damage)
+    bible._verses.cache_clear()
+    capsys.readouterr()
+    assert bible.load_verses("WEB") == expected
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]  # and progress
+    assert str(entry) in warning and "rebuilding" in warning
+    bible._verses.cache_clear()
+    assert bible.load_verses("WEB") == expected
+    assert "warning" not in capsys.readouterr().err, "repaired: no second warning"

@@ -160,6 +160,28 @@ def test_a_saved_index_shows_its_stored_texts_and_refuses_a_damaged_file(tmp_pat
         SearchIndex.load(tmp_path / "index")
 
 
+@pytest.mark.parametrize("metadata, message", [
+    ("[]", "holds a JSON list, not an index description"),
+    ("no-translations", "has no translations"),
+    ('{"format": "versebert-search-in', "is not valid JSON"),
+])
+def test_a_broken_index_description_is_refused_with_the_rebuild_command(tmp_path, metadata, message):
+    import json
+
+    toy_knowledge_index(tmp_path).save(tmp_path / "index")
+    path = tmp_path / "index" / "index.json"
+    if metadata == "no-translations":
+        described = json.loads(path.read_text())
+        del described["translations"]
+        metadata = json.dumps(described)
+    path.write_text(metadata)
+    with pytest.raises(UserError, match=message):
+        SearchIndex.load(tmp_path / "index")
+    if "valid JSON" not in message:
+        with pytest.raises(UserError, match="versebert index build"):
+            SearchIndex.load(tmp_path / "index")
+
+
 def test_fusion_weight_search_never_does_worse_than_equal_weights(tmp_path):
     from tests.test_eval_retrieval import toy_judgments
     from versebert.evaluation.fusion_tuning import choose_fusion_weights

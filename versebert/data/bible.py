@@ -266,9 +266,8 @@ def _verses(code: str, clean: bool, drop_quotes: bool) -> tuple[Verse, ...]:
         rows = [(verse_id, raw, raw) for verse_id, raw in read_package(info.code).texts.items()]
     else:
         path = _cleaned_cache_path(info, drop_quotes)
-        if path.exists():
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        else:
+        rows = _read_cleaned_cache(path)
+        if rows is None:
             from .cache import write_text_atomically
 
             rows = _clean_package(info, drop_quotes)
@@ -278,6 +277,21 @@ def _verses(code: str, clean: bool, drop_quotes: bool) -> tuple[Verse, ...]:
         for verse_id, text, raw_text in rows
         if text  # e.g. BBE's "[]" for a verse it omits: missing, not an empty training text
     )
+
+
+def _read_cleaned_cache(path: Path) -> list | None:
+    """The cached cleaned verses, or None when there are none or the entry is damaged (a torn write,
+    a full disk, a hand edit): then it is rebuilt, with one warning naming the file."""
+    if not path.exists():
+        return None
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(rows, list) and all(isinstance(row, list) and len(row) == 3 for row in rows):
+            return rows
+    except (OSError, UnicodeDecodeError, ValueError):
+        pass
+    print(f"versebert: warning: the cached verses {path} are damaged; rebuilding them", file=sys.stderr, flush=True)
+    return None
 
 
 def _clean_package(info: TranslationInfo, drop_quotes: bool) -> list[tuple[int, str, str]]:

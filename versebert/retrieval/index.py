@@ -314,9 +314,15 @@ def read_metadata(directory: Path) -> dict:
         metadata = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise UserError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(metadata, dict):
+        raise UserError(f"{path} holds a JSON {type(metadata).__name__}, not an index description; "
+                        "rebuild it with `versebert index build`")
     if metadata.get("format") != FORMAT or metadata.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path}: unsupported index format {metadata.get('format')!r} "
                         f"version {metadata.get('format_version')!r}; rebuild it with `versebert index build`")
+    missing = [key for key in ("translations", "corpora") if not metadata.get(key)]
+    if missing:
+        raise UserError(f"{path} has no {' or '.join(missing)}; rebuild it with `versebert index build`")
     return metadata
 
 
