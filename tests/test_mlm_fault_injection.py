@@ -21,27 +21,13 @@ import torch
 
 from versebert.training.mlm import list_checkpoints
 
-from .test_training_mlm import corpus, state_of, tokenizer  # noqa: F401 (fixtures)
+from .test_training_mlm import corpus, mlm_driver, state_of, tokenizer  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
 
-DRIVER = """
-import sys
-import datasets
-from transformers import AutoTokenizer
-from modeling_versebert import VerseBertConfig
-from versebert.training.config import MlmConfig
-from versebert.training.mlm import train_mlm
-
-data, output, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
-config = MlmConfig(batch_size=8, epochs=16, learning_rate=3e-3, warmup=0.1, mixed_precision="no",
-                   length_group_batches=4, log_every=1, eval_every=40, save_every=7, keep_last=2,
-                   eval_batch_size=8, plot_curves=False)
-model = VerseBertConfig(vocab_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=37, max_position_embeddings=64, type_vocab_size=0)
-train_mlm(config, model_config=model, tokenizer=AutoTokenizer.from_pretrained(data + "/tokenizer"),
-          dataset=datasets.load_from_disk(data + "/corpus"), output_dir=output, resume=resume)
-"""
+DRIVER = mlm_driver(batch_size=8, epochs=16, learning_rate=3e-3, warmup=0.1, mixed_precision="no",
+                    length_group_batches=4, log_every=1, eval_every=40, save_every=7, keep_last=2,
+                    eval_batch_size=8, plot_curves=False)
 TOTAL_STEPS = 160  # 10 batches per epoch, 16 epochs
 
 

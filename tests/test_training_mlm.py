@@ -332,7 +332,11 @@ def test_the_final_model_is_saved_with_its_tokenizer_special_ids_and_curves(tmp_
     assert [path.name for path in list_checkpoints(output / "checkpoints")] == ["step-00000016", "step-00000020"]
 
 
-DRIVER = """
+def mlm_driver(**settings) -> str:
+    """A script that trains the test model on a saved corpus in its own process (argv: data, output,
+    ``resume`` or not), with the MLM settings given here."""
+    config = ", ".join(f"{key}={value!r}" for key, value in settings.items())
+    return f"""
 import sys
 import datasets
 from transformers import AutoTokenizer
@@ -341,14 +345,17 @@ from versebert.training.config import MlmConfig
 from versebert.training.mlm import train_mlm
 
 data, output, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
-config = MlmConfig(batch_size=8, epochs=2, learning_rate=3e-3, warmup=0.2, mixed_precision="no",
-                   length_group_batches=4, log_every=1, eval_every=5, save_every=4, keep_last=3,
-                   eval_batch_size=8, plot_curves=False)
+config = MlmConfig({config})
 model = VerseBertConfig(vocab_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=37, max_position_embeddings=64, type_vocab_size=0)
 train_mlm(config, model_config=model, tokenizer=AutoTokenizer.from_pretrained(data + "/tokenizer"),
           dataset=datasets.load_from_disk(data + "/corpus"), output_dir=output, resume=resume)
 """
+
+
+DRIVER = mlm_driver(batch_size=8, epochs=2, learning_rate=3e-3, warmup=0.2, mixed_precision="no",
+                    length_group_batches=4, log_every=1, eval_every=5, save_every=4, keep_last=3,
+                    eval_batch_size=8, plot_curves=False)
 
 
 @pytest.mark.slow
