@@ -53,6 +53,17 @@ def test_torch_s_full_disk_message_becomes_a_full_disk_message(tmp_path):
     assert "\n" not in message and "no space left on device" in message and "model.safetensors" in message
 
 
+def test_a_full_disk_wrapped_by_safetensors_becomes_a_full_disk_message(tmp_path):
+    """safetensors raises its own exception type and keeps only the OS error's text."""
+
+    class SafetensorError(Exception):
+        pass
+
+    with pytest.raises(FilesystemError, match=f"^no space left on device writing {tmp_path / 'model.safetensors'}$"):
+        with atomic_path(tmp_path / "model.safetensors"):
+            raise SafetensorError('Error while serializing: IoError(Os { code: 28, message: "No space left on device"')
+
+
 def test_errors_that_are_not_the_user_s_to_fix_propagate_unchanged(tmp_path):
     with pytest.raises(KeyError), atomic_path(tmp_path / "x"):
         raise KeyError("a bug")

@@ -35,8 +35,10 @@ CAUSES = {
 }
 """The OSErrors that are the user's to fix, by errno, in the words of the message."""
 
-# torch's zip writer reports a failed write (typically a full disk) without an errno.
+# torch's zip writer reports a failed write (typically a full disk) without an errno; safetensors
+# (Rust) wraps the OS error in its own exception type, keeping only its text.
 TORCH_WRITE_FAILURES = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
+NO_SPACE_TEXTS = ("No space left on device", "os error 28")
 
 
 class FilesystemError(UserError):
@@ -48,6 +50,8 @@ def filesystem_error(error: BaseException, path: str | Path, action: str = "writ
     ``None`` if it is not a fault the user can fix (then the original error should propagate)."""
     if isinstance(error, OSError) and error.errno in CAUSES:
         return FilesystemError(f"{CAUSES[error.errno]} {action} {path}")
+    if not isinstance(error, OSError) and any(text in str(error) for text in NO_SPACE_TEXTS):
+        return FilesystemError(f"{CAUSES[errno.ENOSPC]} {action} {path}")
     if isinstance(error, RuntimeError) and any(text in str(error) for text in TORCH_WRITE_FAILURES):
         free = _free_megabytes(Path(path))
         return FilesystemError(
@@ -69,7 +73,7 @@ def filesystem_errors(path: str | Path, action: str = "writing") -> Iterator[Non
     """Turn the user-fixable filesystem faults raised inside the block into a :class:`FilesystemError`."""
     try:
         yield
-    except (OSError, RuntimeError) as error:
+    except Exception as error:  # noqa: BLE001 (re-raised unless it is a fault the user can fix)
         translated = filesystem_error(error, path, action)
         if translated is None:
             raise
