@@ -75,7 +75,8 @@ def test_an_output_that_is_a_file_is_refused_with_its_path(tmp_path):
     output.write_text("not a directory")
     with pytest.raises(FilesystemError, match=f"^--output {output} is a file, not a directory$"):
         make_directory(output, "--output")
-    with pytest.raises(FilesystemError, match=f"^a parent is a file, not a directory, when creating {output}/inside$"):
+    message = f"^a parent is a file, not a directory, when creating --output {output}/inside$"
+    with pytest.raises(FilesystemError, match=message):
         make_directory(output / "inside", "--output")
 
 
@@ -86,7 +87,7 @@ def test_a_read_only_output_directory_is_refused_before_anything_runs(tmp_path):
     try:
         if os.access(output, os.W_OK):
             pytest.skip("running as root: a read-only mode does not stop writes")
-        with pytest.raises(FilesystemError, match=f"^permission denied writing {output}/"):
+        with pytest.raises(FilesystemError, match=f"^permission denied writing into --output {output}$"):
             make_directory(output, "--output")
     finally:
         output.chmod(0o755)

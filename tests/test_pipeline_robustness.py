@@ -57,9 +57,22 @@ def test_a_read_only_output_is_one_line_before_any_stage(config, capsys, no_stag
         code = cli.main(train_command(config))
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1
-        assert err.startswith(f"versebert train: error: permission denied writing {config.output}/")
+        assert err == f"versebert train: error: permission denied writing into --output {config.output}\n"
     finally:
         config.output.chmod(0o755)
+
+
+def test_a_read_only_file_system_under_output_is_one_line(config, capsys, monkeypatch, no_stage_may_run):  # noqa: F811
+    """The same through an injected EROFS, which also holds for root (a mode bit does not stop root)."""
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(atomic.os, "open", read_only)
+    code = cli.main(train_command(config))
+    assert code == 2
+    expected = f"versebert train: error: read-only file system writing into --output {config.output}\n"
+    assert capsys.readouterr().err == expected
 
 
 class PartialWork(FakeStages):

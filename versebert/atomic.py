@@ -126,11 +126,12 @@ def make_directory(path: str | Path, what: str = "directory") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FilesystemError(f"{what} {path} is a file, not a directory")
-    with filesystem_errors(path, "creating"):
+    with filesystem_errors(f"{what} {path}", "creating"):
         path.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomically(path / ".write-test", b"")
-    with filesystem_errors(path, "cleaning up"):
-        (path / ".write-test").unlink()
+    probe = path / f".write-test-{os.getpid()}"
+    with filesystem_errors(f"{what} {path}", "writing into"):
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        probe.unlink()
     return path
 
 
