@@ -148,3 +148,15 @@ def test_a_full_disk_during_evaluation_keeps_the_previous_report_whole(tmp_path,
     assert str(failure.value) == f"no space left on device writing {tmp_path / 'retrieval.json'}"
     assert {name: path.read_bytes() for name, path in paths.items()} == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["retrieval.json", "retrieval.md", "retrieval.png"]
+
+
+def test_a_metrics_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
+    """A process killed while appending leaves half a JSON line; the resumed run must still start."""
+    from versebert.training.run_logging import RunLogger, read_metrics
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = ['{"step": 1, "train/loss": 4.0}', '{"step": 2, "train/loss": 3.9}', '{"step": 3, "tr']
+    (logs / "metrics.jsonl").write_text("\n".join(lines))
+    RunLogger(logs, resume_step=2).close()
+    assert [record["step"] for record in read_metrics(logs / "metrics.jsonl")] == [1, 2]
