@@ -53,6 +53,17 @@ def test_torch_s_full_disk_message_becomes_a_full_disk_message(tmp_path):
     assert "\n" not in message and "no space left on device" in message and "model.safetensors" in message
 
 
+def test_a_full_disk_wrapped_by_safetensors_becomes_a_full_disk_message(tmp_path):
+    """safetensors raises its own exception type and keeps only the OS error's text."""
+
+    class SafetensorError(Exception):
+        pass
+
+    with pytest.raises(FilesystemError, match=f"^no space left on device writing {tmp_path / 'model.safetensors'}$"):
+        with atomic_path(tmp_path / "model.safetensors"):
+            raise SafetensorError('Error while serializing: IoError(Os { code: 28, message: "No space left on device"')
+
+
 def test_errors_that_are_not_the_user_s_to_fix_propagate_unchanged(tmp_path):
     with pytest.raises(KeyError), atomic_path(tmp_path / "x"):
         raise KeyError("a bug")
@@ -64,7 +75,8 @@ def test_an_output_that_is_a_file_is_refused_with_its_path(tmp_path):
     output.write_text("not a directory")
     with pytest.raises(FilesystemError, match=f"^--output {output} is a file, not a directory$"):
         make_directory(output, "--output")
-    with pytest.raises(FilesystemError, match=f"^a parent is a file, not a directory, when creating {output}/inside$"):
+    message = f"^a parent is a file, not a directory, when creating --output {output}/inside$"
+    with pytest.raises(FilesystemError, match=message):
         make_directory(output / "inside", "--output")
 
 
@@ -75,7 +87,7 @@ def test_a_read_only_output_directory_is_refused_before_anything_runs(tmp_path):
     try:
         if os.access(output, os.W_OK):
             pytest.skip("running as root: a read-only mode does not stop writes")
-        with pytest.raises(FilesystemError, match=f"^permission denied writing {output}/"):
+        with pytest.raises(FilesystemError, match=f"^permission denied writing into --output {output}$"):
             make_directory(output, "--output")
     finally:
         output.chmod(0o755)

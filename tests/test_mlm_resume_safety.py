@@ -142,3 +142,30 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_keeps_the_previou
     expected = f"saving the checkpoint {checkpoints / 'step-00000008'} failed, most likely no space left on device"
     assert message.startswith(expected)
     assert [path.name for path in checkpoints.iterdir()] == ["step-00000004"]  # the partial save is gone
+
+
+def test_restart_discards_the_interrupted_run_and_trains_it_afresh(interrupted, reference, tmp_path, tokenizer, corpus):  # noqa: F811
+    from versebert.training.mlm import discard_run
+
+    discard_run(interrupted)
+    _, model_dir = train(tmp_path, tokenizer, corpus, name="interrupted", learning_rate=3e-3)
+    assert_same_weights(model_dir, reference)
+
+
+def test_the_pretrain_script_passes_restart_and_refuses_it_with_resume(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    from versebert.training import mlm
+
+    script = Path(__file__).resolve().parents[1] / "train" / "pretrain_mlm.py"
+    spec = importlib.util.spec_from_file_location("pretrain_mlm", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seen = {}
+    monkeypatch.setattr(mlm, "pretrain_from_preset", lambda preset, **kwargs: seen.update(kwargs) or tmp_path)
+    monkeypatch.setattr("accelerate.PartialState.print", lambda self, *args: None)
+    assert module.main(["--config", "tiny", "--output-dir", str(tmp_path), "--restart"]) == 0
+    assert seen["restart"] is True and seen["resume"] is False
+    with pytest.raises(SystemExit):
+        module.main(["--config", "tiny", "--output-dir", str(tmp_path), "--restart", "--resume"])

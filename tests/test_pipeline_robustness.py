@@ -57,9 +57,22 @@ def test_a_read_only_output_is_one_line_before_any_stage(config, capsys, no_stag
         code = cli.main(train_command(config))
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1
-        assert err.startswith(f"versebert train: error: permission denied writing {config.output}/")
+        assert err == f"versebert train: error: permission denied writing into --output {config.output}\n"
     finally:
         config.output.chmod(0o755)
+
+
+def test_a_read_only_file_system_under_output_is_one_line(config, capsys, monkeypatch, no_stage_may_run):  # noqa: F811
+    """The same through an injected EROFS, which also holds for root (a mode bit does not stop root)."""
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(atomic.os, "open", read_only)
+    code = cli.main(train_command(config))
+    assert code == 2
+    expected = f"versebert train: error: read-only file system writing into --output {config.output}\n"
+    assert capsys.readouterr().err == expected
 
 
 class PartialWork(FakeStages):
@@ -135,3 +148,15 @@ def test_a_full_disk_during_evaluation_keeps_the_previous_report_whole(tmp_path,
     assert str(failure.value) == f"no space left on device writing {tmp_path / 'retrieval.json'}"
     assert {name: path.read_bytes() for name, path in paths.items()} == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["retrieval.json", "retrieval.md", "retrieval.png"]
+
+
+def test_a_metrics_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
+    """A process killed while appending leaves half a JSON line; the resumed run must still start."""
+    from versebert.training.run_logging import RunLogger, read_metrics
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = ['{"step": 1, "train/loss": 4.0}', '{"step": 2, "train/loss": 3.9}', '{"step": 3, "tr']
+    (logs / "metrics.jsonl").write_text("\n".join(lines))
+    RunLogger(logs, resume_step=2).close()
+    assert [record["step"] for record in read_metrics(logs / "metrics.jsonl")] == [1, 2]

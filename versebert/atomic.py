@@ -35,8 +35,10 @@ CAUSES = {
 }
 """The OSErrors that are the user's to fix, by errno, in the words of the message."""
 
-# torch's zip writer reports a failed write (typically a full disk) without an errno.
+# torch's zip writer reports a failed write (typically a full disk) without an errno; safetensors
+# (Rust) wraps the OS error in its own exception type, keeping only its text.
 TORCH_WRITE_FAILURES = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
+NO_SPACE_TEXTS = ("No space left on device", "os error 28")
 
 
 class FilesystemError(UserError):
@@ -48,6 +50,8 @@ def filesystem_error(error: BaseException, path: str | Path, action: str = "writ
     ``None`` if it is not a fault the user can fix (then the original error should propagate)."""
     if isinstance(error, OSError) and error.errno in CAUSES:
         return FilesystemError(f"{CAUSES[error.errno]} {action} {path}")
+    if not isinstance(error, OSError) and any(text in str(error) for text in NO_SPACE_TEXTS):
+        return FilesystemError(f"{CAUSES[errno.ENOSPC]} {action} {path}")
     if isinstance(error, RuntimeError) and any(text in str(error) for text in TORCH_WRITE_FAILURES):
         free = _free_megabytes(Path(path))
         return FilesystemError(
@@ -69,7 +73,7 @@ def filesystem_errors(path: str | Path, action: str = "writing") -> Iterator[Non
     """Turn the user-fixable filesystem faults raised inside the block into a :class:`FilesystemError`."""
     try:
         yield
-    except (OSError, RuntimeError) as error:
+    except Exception as error:  # noqa: BLE001 (re-raised unless it is a fault the user can fix)
         translated = filesystem_error(error, path, action)
         if translated is None:
             raise
@@ -122,11 +126,12 @@ def make_directory(path: str | Path, what: str = "directory") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FilesystemError(f"{what} {path} is a file, not a directory")
-    with filesystem_errors(path, "creating"):
+    with filesystem_errors(f"{what} {path}", "creating"):
         path.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomically(path / ".write-test", b"")
-    with filesystem_errors(path, "cleaning up"):
-        (path / ".write-test").unlink()
+    probe = path / f".write-test-{os.getpid()}"
+    with filesystem_errors(f"{what} {path}", "writing into"):
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        probe.unlink()
     return path
 
 
