@@ -155,3 +155,12 @@ def test_cloze_on_a_published_repository_names_its_mlm_folder(run_dirs, tmp_path
     shutil.copytree(mlm, published / "mlm")
     with pytest.raises(UserError, match=rf"pass the run's mlm/ directory \({published / 'mlm'}\)"):
         check_model_dir(published, kind=MASKED_LM)
+
+
+def test_the_command_line_reports_an_uncached_model_in_one_line(hub_cache, capsys):
+    from versebert.cli import main
+
+    assert main(["evaluate", "cloze", "--model", "org/missing"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("versebert evaluate: error: --model org/missing: org/missing is not in the local")
+    assert "\n" not in error

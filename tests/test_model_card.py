@@ -185,7 +185,7 @@ def test_facts_from_a_finished_run_render_the_run_readme(tmp_path):
     }))
     facts = facts_from_run(layout, load_preset("tiny"), repo_id="org/tiny")
     assert facts.run_dir == str(layout.root) and facts.repo_id == "org/tiny"
-    assert [row.ours for row in facts.evaluation] == [False, True]
+    assert [(row.system, row.ours) for row in facts.evaluation] == [("BM25", False), ("versebert-tiny dense", True)]
     assert any(key.startswith("Stage B") for key in facts.training)
     write_model_card(facts, layout.model_card)
     assert "versebert push --repo-id org/tiny" in (layout.root / "README.md").read_text()

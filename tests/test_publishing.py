@@ -214,3 +214,17 @@ def test_push_refuses_a_run_without_recorded_card_facts(fake_hub, finished_run):
 def test_push_refuses_a_bad_repo_id(fake_hub, finished_run):
     with pytest.raises(UserError, match="ORG/NAME"):
         push_run(finished_run.root, "no-slash")
+
+
+def test_the_mlm_cards_fill_mask_snippet_runs_as_written(finished_run):
+    """Rendered for the run directory itself: ``from_pretrained(run, subfolder="mlm")`` reads run/mlm."""
+    import dataclasses
+    import re
+
+    from versebert.orchestration.model_card import load_facts, render_mlm_card
+
+    facts = dataclasses.replace(load_facts(finished_run.root), repo_id=str(finished_run.root))
+    snippet = re.search(r"```python\n(.*?)```", render_mlm_card(facts), re.S).group(1)
+    namespace: dict = {}
+    exec(compile(snippet.replace("print(", "result = ("), "mlm-card-snippet", "exec"), namespace)
+    assert len(namespace["result"]) == 5 and all("[MASK]" not in guess["sequence"] for guess in namespace["result"])

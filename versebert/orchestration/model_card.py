@@ -66,12 +66,12 @@ class ModelCardFacts:
             if unknown:
                 raise ValueError(f"ModelCardFacts.evaluation[{row.system!r}] has unknown metrics {sorted(unknown)}.")
 
-
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> ModelCardFacts:
+        """The facts :meth:`to_json` wrote, validated again (a hand-edited file fails here, not on the Hub)."""
         values = json.loads(text)
         return cls(**values | {"evaluation": [EvaluationRow(**row) for row in values["evaluation"]]})
 

@@ -30,11 +30,13 @@ def _read_json(path) -> dict:
     return json.loads(path.read_text())
 
 
-def evaluation_rows(report: dict, our_model: str) -> list[EvaluationRow]:
-    """Every system of the retrieval report; rows ranking with ``our_model`` are ours."""
+def evaluation_rows(report: dict, our_model: str, model_name: str) -> list[EvaluationRow]:
+    """Every system of the retrieval report; rows ranking with ``our_model`` are ours, and are named
+    after the published model (``versebert-tiny dense``) rather than the run directory they were
+    evaluated from (``runs/tiny/model dense``), which means nothing on the Hub."""
     return [
         EvaluationRow(
-            system["name"],
+            f"{model_name} {system['kind']}" if system.get("model") == our_model else system["name"],
             {key: value for key, value in system["scores"].items() if key in METRIC_NAMES},
             ours=system.get("model") == our_model,
         )
@@ -99,7 +101,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         corpus_translation=report["translation"],
         corpus_size=report["corpus_verses"],
         dev_topics=report["judgments"]["topics"],
-        evaluation=evaluation_rows(report, our_model),
+        evaluation=evaluation_rows(report, our_model, model_name),
         base_model=warm_start.hub_id if warm_start else None,
         warm_started_from=warm_start.name if warm_start else None,
         distilled_from=preset.distillation.teacher if preset.distillation.enabled else None,
