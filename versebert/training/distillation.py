@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from ..atomic import atomic_path
 from ..data.cache import cache_dir
 from ..errors import UserError
 from .config import DistillationConfig
@@ -161,9 +162,8 @@ def teacher_embeddings(texts: Sequence[str], teacher: str, *, batch_size: int = 
     embeddings = model.encode(
         list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True
     ).astype(np.float32)
-    temporary = cached.with_name(f"{cached.stem}.tmp.npy")
-    np.save(temporary, embeddings, allow_pickle=False)
-    temporary.replace(cached)
+    with atomic_path(cached) as temporary:
+        np.save(temporary, embeddings, allow_pickle=False)
     return embeddings
 
 
