@@ -54,6 +54,11 @@ def _positive_int(owner: str, name: str, value) -> None:
         raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
 
 
+def _non_negative_int(owner: str, name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{owner}.{name} must be a non-negative integer, got {value!r}")
+
+
 def _fraction(owner: str, name: str, value, *, low_open: bool = False, high_open: bool = True) -> None:
     """``value`` in [0, 1) by default; ``low_open``/``high_open`` exclude the ends."""
     ok = _is_number(value) and (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
@@ -233,8 +238,7 @@ class MlmConfig:
         for name in ("project_masked_only", "plot_curves", "whole_word_masking"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
+        _non_negative_int(owner, "seed", self.seed)
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
             raise ValueError(f"{owner}.init_from must be a checkpoint directory or name, got {self.init_from!r}")
 
@@ -372,8 +376,7 @@ class ContrastiveTrainingConfig:
         check_mixed_precision(owner, self.mixed_precision)
         if not isinstance(self.symmetric, bool):
             raise ValueError(f"{owner}.symmetric must be true or false, got {self.symmetric!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"{owner}.seed must be a non-negative integer, got {self.seed!r}")
+        _non_negative_int(owner, "seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -444,9 +447,7 @@ class QueryPairsConfig(ContrastiveStageConfig):
         if self.max_per_topic is not None:
             _check_positive(self.section, "max_per_topic", self.max_per_topic)
         for name in ("hard_negatives", "negative_exclude_window"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{self.section}.{name} must be a non-negative integer, got {value!r}")
+            _non_negative_int(self.section, name, getattr(self, name))
         _check_positive(self.section, "negative_depth", self.negative_depth)
         _check_positive(self.section, "topic_pairs_per_topic", self.topic_pairs_per_topic)
         if not isinstance(self.topic_pairs, bool):
@@ -494,9 +495,7 @@ class DistillationConfig(ContrastiveStageConfig):
         if self.loss not in DISTILLATION_LOSSES:
             raise ValueError(f"{self.section}.loss must be one of {DISTILLATION_LOSSES}, got {self.loss!r}")
         for name in ("phrases_per_verse", "max_texts"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{self.section}.{name} must be a non-negative integer, got {value!r}")
+            _non_negative_int(self.section, name, getattr(self, name))
         _check_positive(self.section, "kl_weight", self.kl_weight, float)
         _check_positive(self.section, "temperature", self.temperature, float)
 
