@@ -76,6 +76,33 @@ def test_the_teachers_embeddings_are_cached_by_content(teacher, tmp_path):
     assert teacher_embeddings(["Jesus wept."], str(teacher)).shape == (1, 48), "other texts: another entry"
 
 
+def test_the_soft_target_term_reads_the_students_own_embeddings(teacher, mlm_checkpoint, toy_data):  # noqa: F811
+    """The projection is dropped at export, so the KL must not see it: the mse+kl loss minus its MSE part
+    does not change when the projection is scrambled."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from versebert.training.distillation import build_distillation_set, make_distillation_loss
+
+    config = DistillationConfig(**{**config_for(teacher).__dict__, "loss": "mse+kl", "temperature": 0.5})
+    rows = build_distillation_set(config, toy_data)
+    model = SentenceTransformer(str(mlm_checkpoint), trust_remote_code=True, device="cpu")
+    model.eval()
+    loss = make_distillation_loss(model, config, rows)
+    features = [model.tokenize(list(rows.texts[:6]))]
+    labels = torch.tensor(rows.targets[:6])
+
+    def kl_part() -> float:
+        with torch.no_grad():
+            (student,) = [model(dict(features[0]))["sentence_embedding"]]
+            return float(loss(features, labels) - loss.compute_loss_from_embeddings([student], [labels]))
+
+    before = kl_part()
+    with torch.no_grad():
+        loss.projection.weight.normal_(std=1.0)
+    assert before > 0.001 and kl_part() == pytest.approx(before, abs=1e-5)
+
+
 def test_soft_targets_are_zero_when_the_student_matches_the_teacher():
     import torch
 
@@ -84,7 +111,7 @@ def test_soft_targets_are_zero_when_the_student_matches_the_teacher():
     assert float(soft_target_kl(torch.randn(8, 16), teacher, 0.05)) > 0.1
 
 
-@pytest.mark.parametrize("loss", ["mse", "mse+kl"])
+@pytest.mark.parametrize("loss", ["mse", "mse+kl", "kl"])
 def test_distillation_loss_falls_and_the_projection_stays_out_of_the_model(
     loss, teacher, mlm_checkpoint, toy_data, tmp_path  # noqa: F811
 ):
@@ -96,8 +123,11 @@ def test_distillation_loss_falls_and_the_projection_stays_out_of_the_model(
     values = losses_of(result.work_dir)
     assert np.mean(values[-5:]) < 0.8 * np.mean(values[:5]), values
     checkpoints = sorted((result.work_dir / "checkpoints").glob("checkpoint-*"))
-    assert checkpoints and all((checkpoint / PROJECTION_FILE).is_file() for checkpoint in checkpoints)
-    assert load_file(str(checkpoints[0] / PROJECTION_FILE))["weight"].shape == (48, 32)
+    if loss == "kl":  # similarity distributions compare for any width: nothing to project
+        assert checkpoints and not any((checkpoint / PROJECTION_FILE).exists() for checkpoint in checkpoints)
+    else:
+        assert checkpoints and all((checkpoint / PROJECTION_FILE).is_file() for checkpoint in checkpoints)
+        assert load_file(str(checkpoints[0] / PROJECTION_FILE))["weight"].shape == (48, 32)
     assert not list((tmp_path / "model").rglob(PROJECTION_FILE)), "the exported student has no projection"
     from sentence_transformers import SentenceTransformer
 

@@ -469,7 +469,8 @@ class DistillationConfig(ContrastiveStageConfig):
     training-time teacher only: it is never needed at inference, and the card names it. Its embeddings
     are cached machine-wide by content. ``loss``: ``mse`` on the embeddings (through a learned projection
     when the widths differ, dropped at export), ``mse+kl`` adds ``kl_weight`` x the KL divergence between
-    the teacher's and the student's in-batch similarity distributions at ``temperature`` (soft targets).
+    the teacher's and the student's own in-batch similarity distributions at ``temperature`` (soft
+    targets), ``kl`` trains on that divergence alone (no projection: it holds for any width).
     Off unless ``enabled``; the probe's held-out verses are never distilled on. ``max_texts`` caps the
     set (0: no cap), keeping the most useful first: topics, then verses, then phrases.
     """
@@ -500,7 +501,7 @@ class DistillationConfig(ContrastiveStageConfig):
         _check_positive(self.section, "temperature", self.temperature, float)
 
 
-DISTILLATION_LOSSES = ("mse", "mse+kl")
+DISTILLATION_LOSSES = ("mse", "mse+kl", "kl")
 StageConfig = TranslationPairsConfig | QueryPairsConfig | DistillationConfig
 
 

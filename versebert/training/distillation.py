@@ -199,7 +199,13 @@ def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: fl
 
 def make_distillation_loss(model, config: DistillationConfig, rows: DistillationSet):
     """EmbedDistillLoss (MSE), through a projection when the student's width is not the teacher's, plus
-    the soft-target KL for ``mse+kl``."""
+    the soft-target KL for ``mse+kl``, or the KL alone for ``kl``.
+
+    The KL compares the student's own embeddings, never the projected ones: the projection is dropped at
+    export, so the geometry search ranks by is the student's, and a projection that is far from an
+    isometry can make projected neighbours match the teacher's while the student's own do not (measured:
+    MSE through the projection lowered tiny's dense dev NDCG@10 from 0.0062 to 0.0034).
+    """
     from sentence_transformers.base.losses.merged_forward import embed_columns
     from sentence_transformers.sentence_transformer.losses import EmbedDistillLoss
 
@@ -209,14 +215,15 @@ def make_distillation_loss(model, config: DistillationConfig, rows: Distillation
                 raise ValueError("distillation needs the teacher's embeddings as labels")
             (student,) = embed_columns(self.model, sentence_features)  # one forward for both terms
             teacher = labels.detach()
-            loss = self.compute_loss_from_embeddings([student], [teacher])
-            if config.loss == "mse+kl":
-                projected = self.projection(student.to(self.projection.weight.dtype)) if self.projection else student
-                loss = loss + config.kl_weight * soft_target_kl(projected, teacher.to(projected), config.temperature)
+            loss = self.compute_loss_from_embeddings([student], [teacher]) if config.loss != "kl" else 0.0
+            if config.loss in ("kl", "mse+kl"):
+                own = student.float()
+                loss = loss + config.kl_weight * soft_target_kl(own, teacher.to(own), config.temperature)
             return loss
 
     width = model.get_embedding_dimension()
-    return DistillationLoss(model, distance_metric="mse", projection_dim=rows.width if rows.width != width else None)
+    needs_projection = config.loss != "kl" and rows.width != width
+    return DistillationLoss(model, distance_metric="mse", projection_dim=rows.width if needs_projection else None)
 
 
 class SaveProjection(TrainerCallback):
