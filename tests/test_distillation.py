@@ -94,7 +94,7 @@ def test_the_soft_target_term_reads_the_students_own_embeddings(teacher, mlm_che
 
     def kl_part() -> float:
         with torch.no_grad():
-            (student,) = [model(dict(features[0]))["sentence_embedding"]]
+            student = model(dict(features[0]))["sentence_embedding"]
             return float(loss(features, labels) - loss.compute_loss_from_embeddings([student], [labels]))
 
     before = kl_part()
