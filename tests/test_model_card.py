@@ -161,14 +161,11 @@ def test_writing_a_runs_card_documents_the_run_and_records_the_facts(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["card.md", "runs"]
 
 
-def test_facts_from_a_finished_run_render_the_run_readme(tmp_path):
-    """The model-card stage's path: facts collected from the files the stages wrote, then every document."""
+def finished_run(tmp_path):
+    """The files a finished run's stages leave for the model-card stage."""
     import json
 
-    from versebert.orchestration.model_card import write_model_card
-    from versebert.orchestration.model_card_facts import facts_from_run
     from versebert.orchestration.run_layout import RunLayout
-    from versebert.training.config import load_preset
 
     layout = RunLayout(tmp_path / "run")
     layout.model.mkdir(parents=True)
@@ -183,9 +180,33 @@ def test_facts_from_a_finished_run_render_the_run_readme(tmp_path):
             {"name": "tiny dense", "kind": "dense", "model": model, "scores": {"ndcg@10": 0.016, "mrr@10": 0.05}},
         ],
     }))
+    return layout
+
+
+def test_facts_from_a_finished_run_render_the_run_readme(tmp_path):
+    """The model-card stage's path: facts collected from the files the stages wrote, then every document."""
+    from versebert.orchestration.model_card import write_model_card
+    from versebert.orchestration.model_card_facts import facts_from_run
+    from versebert.training.config import load_preset
+
+    layout = finished_run(tmp_path)
     facts = facts_from_run(layout, load_preset("tiny"), repo_id="org/tiny")
     assert facts.run_dir == str(layout.root) and facts.repo_id == "org/tiny"
     assert [(row.system, row.ours) for row in facts.evaluation] == [("BM25", False), ("versebert-tiny dense", True)]
     assert any(key.startswith("Stage B") for key in facts.training)
     write_model_card(facts, layout.model_card)
     assert "versebert push --repo-id org/tiny" in (layout.root / "README.md").read_text()
+
+
+def test_the_card_lists_the_stages_the_run_had_and_names_the_distillation_loss(tmp_path):
+    from versebert.orchestration.model_card_facts import facts_from_run
+    from versebert.training.config import load_preset
+
+    layout = finished_run(tmp_path)
+    with_a = facts_from_run(layout, load_preset("tiny", ["translation_pairs.enabled=true"]), repo_id=None)
+    assert any(key.startswith("Stage A") for key in with_a.training)
+    preset = load_preset("tiny", ["translation_pairs.enabled=false", "distillation.enabled=true",
+                                  "distillation.loss=kl"])
+    stages = list(facts_from_run(layout, preset, repo_id=None).training)
+    assert not any(key.startswith("Stage A") for key in stages), "a stage the run skipped is not on its card"
+    assert "Distillation from all-MiniLM-L6-v2 (KL divergence of in-batch similarity distributions)" in stages

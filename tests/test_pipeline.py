@@ -151,3 +151,22 @@ def test_the_distillation_stage_runs_between_mlm_and_stage_a_when_enabled(config
     monkeypatch.setattr(Pipeline, "contrastive", lambda self, stage, model, output: started_from.append((stage, model)))
     next(stage for stage in pipeline.stages() if stage.name == "translation-pairs").run()
     assert started_from == [("translation_pairs", pipeline.layout.distilled)]
+
+
+def test_without_stage_a_stage_b_starts_from_the_distilled_model(config, monkeypatch):
+    overrides = ("distillation.enabled=true", "translation_pairs.enabled=false")
+    pipeline = Pipeline(dataclasses.replace(config, overrides=overrides))
+    names = [stage.name for stage in pipeline.stages()]
+    assert "translation-pairs" not in names and names[names.index("distillation") + 1] == "query-pairs"
+    started_from = []
+    monkeypatch.setattr(Pipeline, "contrastive", lambda self, stage, model, output: started_from.append((stage, model)))
+    next(stage for stage in pipeline.stages() if stage.name == "query-pairs").run()
+    assert started_from == [("query_pairs", pipeline.layout.distilled)]
+    without_a = Pipeline(dataclasses.replace(config, overrides=("translation_pairs.enabled=false",)))
+    next(stage for stage in without_a.stages() if stage.name == "query-pairs").run()
+    assert started_from[-1] == ("query_pairs", without_a.layout.mlm)
+
+
+def test_stage_a_enabled_must_be_a_boolean(config):
+    with pytest.raises(UserError, match="translation_pairs.enabled must be true or false"):
+        Pipeline(dataclasses.replace(config, overrides=("translation_pairs.enabled=maybe",)))

@@ -7,6 +7,7 @@ import json
 
 from ..conventions import METRICS_FILE, PROBE_ACCURACY, dev_metric, work_dir_for
 from ..errors import UserError
+from ..training.config import DISTILLATION_LOSSES
 from ..training.warm_start import WarmStartSource
 from .model_card import METRIC_NAMES, EvaluationRow, ModelCardFacts
 from .run_layout import RunLayout
@@ -93,6 +94,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
     )
     mlm = dataclasses.asdict(preset.mlm)
     warm_start = WarmStartSource.load(layout.mlm)
+    teacher = preset.distillation.teacher
     return ModelCardFacts(
         model_name=model_name,
         repo_id=repo_id or f"versebert/{model_name}",
@@ -104,7 +106,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         evaluation=evaluation_rows(report, our_model, model_name),
         base_model=warm_start.hub_id if warm_start else None,
         warm_started_from=warm_start.name if warm_start else None,
-        distilled_from=preset.distillation.teacher if preset.distillation.enabled else None,
+        distilled_from=teacher if preset.distillation.enabled else None,
         run_dir=str(layout.root),
         training={
             "MLM pre-training (dynamic 80/10/10 masking, AdamW, warmup + linear decay, clipping 1.0)": {
@@ -113,7 +115,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
             | ({"warm start": warm_start.name} if warm_start else {}),
             **(
                 {
-                    f"Distillation from {preset.distillation.teacher} (MSE on its normalized embeddings)": (
+                    f"Distillation from {teacher} ({DISTILLATION_LOSSES[preset.distillation.loss]})": (
                         _stage_summary(
                             layout,
                             layout.distilled.name,
@@ -126,13 +128,19 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
                 if preset.distillation.enabled
                 else {}
             ),
-            "Stage A: same verse in two translations (MultipleNegativesRankingLoss, verse-aware batches)": (
-                _stage_summary(
-                    layout,
-                    layout.translation_pairs.name,
-                    dataclasses.asdict(preset.translation_pairs.training),
-                    CONTRASTIVE_SUMMARY_FIELDS,
-                )
+            **(
+                {
+                    "Stage A: same verse in two translations (MultipleNegativesRankingLoss, verse-aware batches)": (
+                        _stage_summary(
+                            layout,
+                            layout.translation_pairs.name,
+                            dataclasses.asdict(preset.translation_pairs.training),
+                            CONTRASTIVE_SUMMARY_FIELDS,
+                        )
+                    )
+                }
+                if preset.translation_pairs.enabled
+                else {}
             ),
             "Stage B: OpenBible train topic → verse (MultipleNegativesRankingLoss, best by dev NDCG@10)": (
                 _stage_summary(

@@ -1,5 +1,5 @@
-"""The main job: data check → tokenizer + MLM → stage A → stage B → search index (with the model's
-fusion weights) → evaluation → model card.
+"""The main job: data check → tokenizer + MLM → distillation (when enabled) → stage A (unless
+disabled) → stage B → search index (with the model's fusion weights) → evaluation → model card.
 
 Each stage records a marker (``stages/<name>.json``) holding a fingerprint of the settings it ran
 with. A stage whose marker matches and whose output exists is skipped, so an interrupted pipeline
@@ -227,14 +227,22 @@ class Pipeline:
 
     def stages(self) -> list[Stage]:
         preset, layout = self.preset, self.layout
-        distilled = preset.distillation.enabled
+        distilled, aligned = preset.distillation.enabled, preset.translation_pairs.enabled
         stage_a_start = layout.distilled if distilled else layout.mlm
+        stage_b_start = layout.translation_pairs if aligned else stage_a_start
         distillation = Stage(
             "distillation",
             lambda: [preset.distillation, str(self.config.train_topics), str(self.config.dev_topics)],
             lambda: self.contrastive("distillation", layout.mlm, layout.distilled),
             lambda: layout.distilled,
             lambda: [layout.distilled, work_dir_for(layout.distilled)],
+        )
+        translation_pairs = Stage(
+            "translation-pairs",
+            lambda: preset.translation_pairs,
+            lambda: self.contrastive("translation_pairs", stage_a_start, layout.translation_pairs),
+            lambda: layout.translation_pairs,
+            lambda: [layout.translation_pairs, work_dir_for(layout.translation_pairs)],
         )
         return [
             Stage("data-check", lambda: None, self.data_check, lambda: layout.data_report),
@@ -247,17 +255,11 @@ class Pipeline:
                 lambda: [layout.tokenizer, layout.mlm_run, layout.mlm],
             ),
             *([distillation] if distilled else []),
-            Stage(
-                "translation-pairs",
-                lambda: preset.translation_pairs,
-                lambda: self.contrastive("translation_pairs", stage_a_start, layout.translation_pairs),
-                lambda: layout.translation_pairs,
-                lambda: [layout.translation_pairs, work_dir_for(layout.translation_pairs)],
-            ),
+            *([translation_pairs] if aligned else []),
             Stage(
                 "query-pairs",
                 lambda: [preset.query_pairs, str(self.config.train_topics), str(self.config.dev_topics)],
-                lambda: self.contrastive("query_pairs", layout.translation_pairs, layout.model),
+                lambda: self.contrastive("query_pairs", stage_b_start, layout.model),
                 lambda: layout.model,
                 lambda: [layout.model, work_dir_for(layout.model)],
             ),
