@@ -106,14 +106,21 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def namesake_model(tmp_path_factory, tiny_model):
+    """Another model in a directory of the same name as ``tiny_model``'s."""
+    directory = tmp_path_factory.mktemp("other") / tiny_model.parent.name
+    return build_tiny_sentence_transformer(directory, seed=1)
+
+
+@pytest.fixture(scope="module")
 def knowledge_index(tmp_path_factory):
     return toy_knowledge_index(tmp_path_factory.mktemp("knowledge"))
 
 
 @pytest.fixture(scope="module")
-def toy_report(tiny_model, knowledge_index):
-    config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model,), include_peer=False,
-                                 systems=("bm25+memory_bm25",))
+def toy_report(tiny_model, namesake_model, knowledge_index):
+    config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model, namesake_model), include_peer=False,
+                                 systems=("bm25+memory_bm25", "bm25+memory_dense"))
     return evaluate_retrieval(config, corpus=web_corpus(), judgments=toy_judgments(TOY_QRELS), show_progress=False,
                               knowledge_index=knowledge_index)
 
@@ -122,8 +129,8 @@ def test_harness_has_every_row_and_bm25_is_the_baseline(toy_report):
     names = [system.name for system in toy_report.systems]
     assert names[:3] == [SUBSTRING, BASELINE, JOINED_BM25]
     assert [system.kind for system in toy_report.systems] == [
-        "substring", "bm25", "bm25", "default", "dense", "hybrid", "custom",
-        "ablation", "ablation", "ablation", "ablation", "ablation"]
+        "substring", "bm25", "bm25", "default", "dense", "memory", "hybrid", "dense", "memory", "hybrid",
+        "custom", "custom", "custom", "ablation", "ablation", "ablation", "ablation", "ablation"]
     hybrid = next(system for system in toy_report.systems if system.kind == "hybrid")
     assert hybrid.signals == ("bm25", "dense", "prior", "memory_bm25", "memory_dense")
     assert [system.removed for system in toy_report.systems if system.kind == "ablation"] == list(hybrid.signals)
@@ -131,6 +138,29 @@ def test_harness_has_every_row_and_bm25_is_the_baseline(toy_report):
     assert toy_report.system(BASELINE).p_values == {m: 1.0 for m in toy_report.metrics}
     # BM25 ranks the three judged topics' verses first: "new heart" and "cheerful giver" at 1.
     assert toy_report.system(BASELINE).scores["mrr@10"] == pytest.approx(1.0)
+
+
+def test_every_model_has_its_own_rows_named_by_it(toy_report, tiny_model, namesake_model):
+    """Each model's dense, topic-memory and hybrid rows, and each signal combination that needs a model
+    once per model, named by it: two models in directories of one name are named by their paths."""
+    first, second = (row.model for row in toy_report.systems if row.kind == "dense")
+    assert (first, second) == (str(tiny_model), str(namesake_model))
+    for model in (first, second):
+        rows = {row.name: row for row in toy_report.systems if row.model == model}
+        assert {f"{model} dense", f"{model} topic memory", f"{model} hybrid", f"{model} bm25+memory_dense"} <= set(rows)
+        assert rows[f"{model} topic memory"].signals == ("memory_dense",)
+    custom = [row for row in toy_report.systems if row.kind == "custom"]
+    assert [row.name for row in custom][0] == "bm25+memory_bm25" and custom[0].model is None
+
+
+def test_a_model_signal_without_a_model_is_refused_up_front():
+    with pytest.raises(UserError, match="needs a model: give --model"):
+        RetrievalEvalConfig(judgments="x", include_peer=False, systems=("bm25+memory_dense",))
+
+
+def test_the_same_model_twice_is_refused(tiny_model):
+    with pytest.raises(UserError, match="given twice"):
+        RetrievalEvalConfig(judgments="x", models=(tiny_model, tiny_model / ".." / tiny_model.name))
 
 
 def test_report_files(toy_report, tmp_path):
@@ -157,8 +187,12 @@ def test_index_cache_is_written_once_and_reused(tiny_model, toy_report, knowledg
     stamp = (cached / "index.json").stat().st_mtime_ns
     again = evaluate_retrieval(config, **run)
     assert (cached / "index.json").stat().st_mtime_ns == stamp
-    scores = [[system.scores for system in report.systems] for report in (first, again, toy_report)]
-    assert scores[0] == scores[1] == scores[2]
+    first_scores, again_scores, toy_scores = ({system.name: system.scores for system in report.systems}
+                                              for report in (first, again, toy_report))
+    assert first_scores == again_scores
+    short = f"{tiny_model.parent.name}/model"  # toy_report names it by its path, beside its namesake
+    assert f"{short} hybrid" in first_scores
+    assert {name: toy_scores[name.replace(short, str(tiny_model))] for name in first_scores} == first_scores
 
 
 def test_the_harness_refuses_topics_its_knowledge_was_built_from(knowledge_index):

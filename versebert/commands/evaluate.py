@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "from (default: the packaged OpenBible train topics); never the evaluated topics")
     retrieval.add_argument("--system", action="append", default=[], metavar="SIGNALS",
                            help="also evaluate this combination of signals (bm25, dense, prior, memory_bm25, "
-                                "memory_dense joined by '+', e.g. bm25+prior); repeatable")
+                                "memory_dense joined by '+', e.g. bm25+prior; with dense or memory_dense, one row per "
+                                "model); repeatable")
     retrieval.add_argument("--no-ablation", action="store_true", help="skip the rows with each signal removed")
     retrieval.add_argument("--model", type=Path, action="append", default=[],
                            help="model directory to evaluate (dense and hybrid rows); repeatable")

@@ -52,7 +52,8 @@ class RetrievalEvalConfig:
     """What to evaluate. ``models``: directories of SentenceTransformer-loadable models;
     ``translations``: the joined documents' translations; ``knowledge``: a train topic-votes TSV or a
     knowledge ``.json.gz`` (default: the packaged train topics); ``systems``: extra signal
-    combinations such as ``"bm25+prior"``; ``ablation``: rows with each signal removed;
+    combinations such as ``"bm25+prior"`` (with a model signal, one row per model); ``ablation``: rows
+    with each signal removed;
     ``index_cache``: a directory where built model indexes are saved and reused (checked on load)."""
 
     judgments: Path
@@ -72,6 +73,9 @@ class RetrievalEvalConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "judgments", Path(self.judgments))
         object.__setattr__(self, "models", tuple(Path(model) for model in self.models))
+        resolved = [model.resolve() for model in self.models]
+        if twice := sorted({str(model) for model in self.models if resolved.count(model.resolve()) > 1}):
+            raise UserError(f"model {twice[0]} is given twice: give each --model once")
         object.__setattr__(self, "translations", tuple(self.translations))
         object.__setattr__(self, "systems", tuple(self.systems))
         if self.knowledge is not None:
@@ -85,7 +89,10 @@ class RetrievalEvalConfig:
         if not self.translations:
             raise ValueError("RetrievalEvalConfig.translations is empty: name at least one translation")
         for system in self.systems:
-            parse_signals(system)
+            model_signals = {"dense", "memory_dense"} & set(parse_signals(system))
+            if model_signals and not self.models and not self.include_peer:
+                raise UserError(f"system {system!r} uses {', '.join(sorted(model_signals))}, which needs a model: "
+                                "give --model (or leave the all-MiniLM-L6-v2 peer in)")
 
 
 def parse_signals(system: str) -> tuple[str, ...]:
@@ -158,6 +165,15 @@ def rank_topics(index, topics: Sequence[str], config, *, retrievers: Sequence[st
         topic: [hit.verse_id for hit in searcher.fuse(topic.strip(), rankings, config.depth, weights)]
         for topic, rankings in zip(queries, retrieved, strict=True)
     }
+
+
+def model_names(model_dirs: Sequence[Path]) -> list[str]:
+    """Each model's row name: its display name, or its path where two models would share one."""
+    from ..retrieval.dense import model_display_name
+
+    names = [model_display_name(Path(model_dir).resolve()) for model_dir in model_dirs]
+    return [str(model_dir) if names.count(name) > 1 else name
+            for name, model_dir in zip(names, model_dirs, strict=True)]
 
 
 def model_search_index(
@@ -277,23 +293,29 @@ def evaluate_retrieval(
             weights=dict.fromkeys(SIGNALS, 1.0))
     richest = (default_name, knowledge_index, DEFAULT_SIGNALS, None)
 
-    models: list[tuple[str | None, Path]] = [(None, model_dir) for model_dir in config.models]
+    models: list[tuple[str | None, Path]] = list(zip(model_names(config.models), config.models, strict=True))
     peer = peer_model_dir() if config.include_peer else None
     if peer is not None:
         models.append((PEER_NAME, peer))
+    model_indexes = {}  # each model's name -> its index with every signal
     for name, model_dir in models:
         model_index = model_search_index(model_dir, corpus, name=name, index_cache=config.index_cache,
                                          show_progress=show_progress)
         name = model_index.encoder.name
         add(f"{name} dense", model_index, ["dense"], "dense", name)
-        full = full_search_index(knowledge_index, model_index)
+        full = model_indexes[name] = full_search_index(knowledge_index, model_index)
+        # The model's other job in search: finding the judged topics nearest to a query.
+        add(f"{name} topic memory", full, ["memory_dense"], "memory", name)
         add(f"{name} hybrid", full, SIGNALS, "hybrid", name)
         if richest[3] is None or model_dir in config.models[:1]:
             richest = (f"{name} hybrid", full, SIGNALS, name)
     for system in config.systems:
         signals = parse_signals(system)
-        index = richest[1] if {"dense", "memory_dense"} & set(signals) else knowledge_index
-        add("+".join(signals), index, signals, "custom", richest[3] if index is richest[1] else None)
+        if {"dense", "memory_dense"} & set(signals):  # one row per model, named by it
+            for name, full in model_indexes.items():
+                add(f"{name} {'+'.join(signals)}", full, signals, "custom", name)
+        else:
+            add("+".join(signals), knowledge_index, signals, "custom")
     if config.ablation:
         name, index, signals, model = richest
         for signal in signals:

@@ -132,6 +132,11 @@ def check_model_dir(path: str | Path, *, kind: str = SENTENCE_TRANSFORMER, flag:
     return path.resolve()
 
 
+def model_display_name(path: Path) -> str:
+    """How reports and hits name a model: its directory, or ``run/model`` for a run's ``model/``."""
+    return path.name if path.name != "model" else f"{path.parent.name}/model"
+
+
 class DenseEncoder:
     """A SentenceTransformer from a local directory, with the fingerprint an index records."""
 
@@ -139,7 +144,7 @@ class DenseEncoder:
         self, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 64
     ) -> None:
         self.path = check_model_dir(path)
-        self.name = name or (self.path.name if self.path.name != "model" else f"{self.path.parent.name}/model")
+        self.name = name or model_display_name(self.path)
         self.batch_size = batch_size
         sentence_transformers = require("sentence_transformers", "retrieval")
         try:
