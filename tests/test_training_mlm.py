@@ -224,6 +224,24 @@ def test_mlm_masks_differ_between_epochs_for_the_same_verse(tmp_path, tokenizer,
     assert differing >= 0.9 * TRAIN_SIZE
 
 
+def test_validation_masks_at_its_own_rate_whatever_the_training_rate(tmp_path, tokenizer, corpus, monkeypatch):
+    """Validation losses of runs at different masking rates compare only if validation masks alike."""
+    rates = {True: [], False: []}  # training? -> masked share of each batch's maskable tokens
+    original = VerseBertForMaskedLM.forward
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        special = torch.tensor(tokenizer.all_special_ids)
+        maskable = attention_mask.bool() & ~torch.isin(torch.where(labels != -100, labels, input_ids), special)
+        rates[self.training].append(((labels != -100).sum() / maskable.sum()).item())
+        return original(self, input_ids, attention_mask, labels=labels, **kwargs)
+
+    monkeypatch.setattr(VerseBertForMaskedLM, "forward", forward)
+    train(tmp_path, tokenizer, corpus, mask_probability=0.5, eval_mask_probability=0.15, save_every=100)
+    assert rates[True] and rates[False]
+    assert sum(rates[True]) / len(rates[True]) == pytest.approx(0.5, abs=0.06)
+    assert sum(rates[False]) / len(rates[False]) == pytest.approx(0.15, abs=0.06)
+
+
 def test_resume_reproduces_the_batches_masks_and_weights_of_an_uninterrupted_run(tmp_path, tokenizer, corpus, recorded):
     settings = dict(gradient_accumulation_steps=2, save_every=3)  # the model has dropout 0.1
     _, reference_dir = train(tmp_path, tokenizer, corpus, name="reference", **settings)

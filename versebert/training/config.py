@@ -161,6 +161,8 @@ class MlmConfig:
     ``mask_token_fraction`` become [MASK], ``random_token_fraction`` a random non-special token, and
     the rest stay unchanged. Wettig et al. (2023) found 40% better than 15% for BERT-sized models;
     ``mask_probability`` sets the rate. ``whole_word_masking`` chooses whole words instead of pieces.
+    Validation masks at ``eval_mask_probability`` whatever the training rate, so the validation
+    losses of runs at different rates compare (a 40% mask is a harder test than a 15% one).
 
     ``mixed_precision: auto`` uses bf16 where the hardware computes it natively (CUDA with bf16,
     CPUs with AVX512-BF16/AMX) and fp32 elsewhere: on a CPU without native bf16 (plain AVX2), bf16
@@ -187,6 +189,7 @@ class MlmConfig:
     max_steps: int | None = None
     warmup: float = 0.06
     mask_probability: float = 0.15
+    eval_mask_probability: float = 0.15
     mask_token_fraction: float = 0.8
     random_token_fraction: float = 0.1
     whole_word_masking: bool = False
@@ -226,7 +229,8 @@ class MlmConfig:
             raise ValueError(f"{owner}.weight_decay must be >= 0, got {self.weight_decay!r}")
         for name in ("adam_beta1", "adam_beta2", "warmup"):
             _fraction(owner, name, getattr(self, name))
-        _fraction(owner, "mask_probability", self.mask_probability, low_open=True, high_open=False)
+        for name in ("mask_probability", "eval_mask_probability"):
+            _fraction(owner, name, getattr(self, name), low_open=True, high_open=False)
         for name in ("mask_token_fraction", "random_token_fraction"):
             _fraction(owner, name, getattr(self, name), high_open=False)
         if self.mask_token_fraction + self.random_token_fraction > 1:

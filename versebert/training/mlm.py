@@ -342,8 +342,11 @@ class MlmTrainer:
 
     # -- one micro-batch ---------------------------------------------------------------------
 
-    def mask(self, batch: Mapping[str, torch.Tensor], generator: torch.Generator | None = None) -> dict:
-        """Mask a padded batch on the CPU (the generator lives there) and move it to the device."""
+    def mask(
+        self, batch: Mapping[str, torch.Tensor], generator: torch.Generator | None = None, *, evaluation: bool = False
+    ) -> dict:
+        """Mask a padded batch on the CPU (the generator lives there) and move it to the device;
+        ``evaluation`` masks at the validation rate."""
         input_ids = batch["input_ids"].cpu()
         masked, labels = mask_tokens(
             input_ids,
@@ -352,7 +355,7 @@ class MlmTrainer:
             vocab_size=self.vocab_size,
             generator=generator or self.masking.generator,
             special_token_ids=self.special_ids,
-            probability=self.config.mask_probability,
+            probability=self.config.eval_mask_probability if evaluation else self.config.mask_probability,
             mask_token_fraction=self.config.mask_token_fraction,
             random_token_fraction=self.config.random_token_fraction,
             word_starts=None if self._continuations is None else ~torch.isin(input_ids, self._continuations),
@@ -407,7 +410,8 @@ class MlmTrainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Validation loss and masked-token accuracy on fixed masks (the same at every evaluation).
+        """Validation loss and masked-token accuracy on fixed masks (the same at every evaluation, at
+        ``eval_mask_probability``).
 
         Each process evaluates its own share of the batches; the sums are reduced over processes.
         """
@@ -428,7 +432,7 @@ class MlmTrainer:
         model.eval()
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, masked tokens
         for indices in shard:
-            inputs = self.mask(self._collator(self.validation.__getitems__(indices)), generator)
+            inputs = self.mask(self._collator(self.validation.__getitems__(indices)), generator, evaluation=True)
             with accelerator.autocast():
                 logits = model(**inputs, project_masked_only=True).logits.float()
             targets = inputs["labels"][inputs["labels"] != -100]
