@@ -45,15 +45,28 @@ def test_the_exclusion_rule_skips_judged_verses_their_duplicates_and_neighbours(
 
 
 def test_mined_negatives_share_words_but_never_a_judged_verse():
-    rule = NegativeRule(per_topic=3, exclude_window=1)
+    rule = NegativeRule(per_topic=2, exclude_window=1)
     mined = mine_negatives(list(JUDGED), JUDGED, CORPUS, rule, groups=GROUPS)
     worry = mined["worry about tomorrow"]
-    assert 1 <= len(worry) <= 3
+    assert len(worry) == 2
     for verse_id in worry:
         assert not is_excluded(verse_id, JUDGED["worry about tomorrow"], GROUPS, 1)
         assert "tomorrow" in CORPUS[verse_id].lower() or "anxious" in CORPUS[verse_id].lower()
     assert 40006035 not in worry and 40006033 not in worry
-    assert mined["the lord is my shepherd"] == [], "no unjudged verse shares a word: nothing is mined"
+
+
+def test_a_topic_bm25_cannot_serve_keeps_its_rows_with_random_negatives_under_the_same_rule():
+    """No unjudged verse shares a word with "the lord is my shepherd": its negatives are random verses
+    that still pass the rule, the same ones every time, and BM25's come first where there are some."""
+    rule = NegativeRule(per_topic=4, exclude_window=1)
+    mined = mine_negatives(list(JUDGED), JUDGED, CORPUS, rule, groups=GROUPS, use_cache=False)
+    shepherd = mined["the lord is my shepherd"]
+    assert len(shepherd) == 4 and len(set(shepherd)) == 4
+    assert not any(is_excluded(verse_id, JUDGED["the lord is my shepherd"], GROUPS, 1) for verse_id in shepherd)
+    assert mine_negatives(list(JUDGED), JUDGED, CORPUS, rule, groups=GROUPS, use_cache=False) == mined
+    worry = mined["worry about tomorrow"]
+    by_bm25 = mine_negatives(list(JUDGED), JUDGED, CORPUS, NegativeRule(per_topic=2), groups=GROUPS)
+    assert worry[:2] == by_bm25["worry about tomorrow"] and len(set(worry)) == 4
 
 
 def test_mining_is_cached_by_content_and_a_corrupt_entry_is_mined_again(tmp_path):

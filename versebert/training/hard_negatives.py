@@ -7,13 +7,20 @@ reads the same as a judged verse (same duplicate group), or stands within ``excl
 a judged verse in its chapter (the neighbours of a judged verse are often part of the same passage,
 and OpenBible's long judged ranges are not in the graded judgments at all).
 
-Mining is pure BM25 over one translation, so it is deterministic; its result (verse ids per topic) is
-cached machine-wide under the data cache, keyed by the topics, the corpus and the settings.
+A topic whose BM25 ranking runs out before ``per_topic`` negatives (no shared words: "abortion",
+"self-esteem") is topped up with random verses that pass the same rule. Leaving its rows out instead
+dropped 15% of stage B's pairs, and exactly the topics only a semantic model can serve.
+
+Mining is BM25 over one translation plus a random generator seeded by the topic, so it is
+deterministic; its result (verse ids per topic) is cached machine-wide under the data cache, keyed by
+the topics, the corpus and the settings.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,7 +63,8 @@ def mine_negatives(
 ) -> dict[str, list[int]]:
     """Topic → up to ``rule.per_topic`` verse ids of ``corpus``, best BM25 rank first, none excluded.
 
-    A topic whose BM25 ranking runs out (few shared words) gets fewer, possibly none.
+    A topic whose BM25 ranking runs out (few shared words) is topped up with random verses that pass
+    the rule, drawn by a generator seeded by the topic (``corpus`` must hold enough of them).
     """
     from ..retrieval.bm25 import BM25Index
 
@@ -68,7 +76,7 @@ def mine_negatives(
             "judged": {topic: sorted(judged.get(topic, ())) for topic in topics},
             "corpus": sorted(corpus.items()),
             "groups": sorted(groups.items()),
-            "rule": [rule.per_topic, rule.depth, rule.exclude_window],
+            "rule": [rule.per_topic, rule.depth, rule.exclude_window, "random top-up"],
         }
     )
     cached = cache_dir("negatives") / f"{key}.json"
@@ -88,10 +96,30 @@ def mine_negatives(
                 break
             if not is_excluded(verse_id, relevant, groups, rule.exclude_window):
                 chosen.append(verse_id)
-        mined[topic] = chosen
+        mined[topic] = chosen + _random_negatives(topic, rule.per_topic - len(chosen), verse_ids, chosen,
+                                                  relevant, groups, rule.exclude_window)
     if use_cache:
         write_text_atomically(cached, json.dumps(mined))
     return mined
+
+
+def _random_negatives(
+    topic: str, count: int, verse_ids: Sequence[int], taken: Collection[int], judged: Collection[int],
+    groups: Mapping[int, int], exclude_window: int,
+) -> list[int]:
+    """``count`` verses not in ``taken`` that pass the exclusion rule, in an order seeded by ``topic``."""
+    if count <= 0:
+        return []
+    order = list(verse_ids)
+    random.Random(zlib.crc32(topic.encode("utf-8"))).shuffle(order)
+    taken = set(taken)
+    chosen = []
+    for verse_id in order:
+        if len(chosen) == count:
+            break
+        if verse_id not in taken and not is_excluded(verse_id, judged, groups, exclude_window):
+            chosen.append(verse_id)
+    return chosen
 
 
 __all__ = ["NegativeRule", "is_excluded", "mine_negatives"]
