@@ -143,8 +143,10 @@ def test_the_peer_rows_follow_the_preset_unless_the_flag_says_otherwise(config, 
 
 
 def test_the_distillation_stage_runs_between_mlm_and_stage_a_when_enabled(config, monkeypatch):
-    assert "distillation" not in [stage.name for stage in Pipeline(config).stages()]
-    pipeline = Pipeline(dataclasses.replace(config, overrides=("distillation.enabled=true",)))
+    without = Pipeline(dataclasses.replace(config, overrides=("distillation.enabled=false",)))
+    assert "distillation" not in [stage.name for stage in without.stages()]
+    overrides = ("distillation.enabled=true", "translation_pairs.enabled=true")
+    pipeline = Pipeline(dataclasses.replace(config, overrides=overrides))
     names = [stage.name for stage in pipeline.stages()]
     assert names[names.index("mlm") + 1] == "distillation" and names[names.index("mlm") + 2] == "translation-pairs"
     started_from = []
@@ -162,7 +164,8 @@ def test_without_stage_a_stage_b_starts_from_the_distilled_model(config, monkeyp
     monkeypatch.setattr(Pipeline, "contrastive", lambda self, stage, model, output: started_from.append((stage, model)))
     next(stage for stage in pipeline.stages() if stage.name == "query-pairs").run()
     assert started_from == [("query_pairs", pipeline.layout.distilled)]
-    without_a = Pipeline(dataclasses.replace(config, overrides=("translation_pairs.enabled=false",)))
+    overrides = ("distillation.enabled=false", "translation_pairs.enabled=false")
+    without_a = Pipeline(dataclasses.replace(config, overrides=overrides))
     next(stage for stage in without_a.stages() if stage.name == "query-pairs").run()
     assert started_from[-1] == ("query_pairs", without_a.layout.mlm)
 

@@ -35,6 +35,10 @@ MICRO = (
     "mlm.eval_every=6",
     "mlm.save_every=6",
     "mlm.eval_max_batches=2",
+    "distillation.max_texts=200",
+    "distillation.training.batch_size=16",
+    "distillation.training.mini_batch_size=16",
+    "distillation.training.max_steps=4",
     "translation_pairs.probe.held_out_per_mille=100",
     "translation_pairs.probe.max_verses=40",
     "translation_pairs.training.batch_size=8",
@@ -83,7 +87,7 @@ def finished_run(tmp_path_factory):
 
 def test_every_stage_runs_once_then_a_rerun_skips_them_all(finished_run):
     _, first, second = finished_run
-    stages = ["data-check", "mlm", "translation-pairs", "query-pairs", "search-index", "evaluation", "model-card"]
+    stages = ["data-check", "mlm", "distillation", "query-pairs", "search-index", "evaluation", "model-card"]
     assert first.ran == stages
     assert second.ran == [] and second.skipped == stages
 
@@ -110,7 +114,7 @@ def test_reports_and_curves_are_written_and_readable(finished_run):
     for png in (
         "evaluation/retrieval.png",
         "mlm-run/curves.png",
-        "stage-a-translation-pairs-run/curves.png",
+        "stage-0-distilled-run/curves.png",
         "model-run/curves.png",
     ):
         with Image.open(root / png) as image:
