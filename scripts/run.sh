@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job: set up, train a preset end to end (data check → tokenizer → MLM → stage A → stage B →
-# evaluation → model card), then show a few searches and the evaluation table.
+# The main job: set up, train a preset end to end (data check → tokenizer → MLM → the preset's stages of
+# distillation, stage A and stage B → evaluation → model card), then show a few searches and the evaluation table.
 # Usage: bash scripts/run.sh [OUTPUT_DIR]   (PRESET=mini bash scripts/run.sh runs/mini for a bigger model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
