@@ -1,4 +1,5 @@
-"""``versebert evaluate retrieval|cloze``: the retrieval harness on topic votes, and the MLM cloze probe."""
+"""``versebert evaluate retrieval|fusion|cloze``: the retrieval harness on topic votes, a model's fusion
+weights chosen on dev topics, and the MLM cloze probe."""
 
 from __future__ import annotations
 
@@ -44,6 +45,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--output", "-o", type=Path, default=DEFAULT_OUTPUT, help=f"default {DEFAULT_OUTPUT}")
     retrieval.set_defaults(run=run_retrieval)
 
+    fusion = tasks.add_parser(
+        "fusion",
+        help="choose a model's RRF weights (bm25, dense, prior, both topic memories) on dev topic votes and save "
+             "them in the model directory, where search and the evaluation read them (the pipeline does this)",
+    )
+    fusion.add_argument("--model", type=Path, required=True, help="model directory (SentenceTransformer-loadable)")
+    fusion.add_argument("--judgments", type=Path, required=True,
+                        help="dev topic-votes TSV the weights are chosen on (never the knowledge's topics)")
+    fusion.add_argument("--knowledge", type=Path,
+                        help="train topic-votes TSV or knowledge .json.gz of the prior and memory (default: packaged)")
+    fusion.add_argument("--translation", default=DEFAULT_TRANSLATION,
+                        help=f"translation of the dense embeddings (default {DEFAULT_TRANSLATION})")
+    fusion.add_argument("--index-cache", type=Path, help="directory to save and reuse built indexes")
+    fusion.set_defaults(run=run_fusion)
+
     cloze = tasks.add_parser("cloze", help="mask meaningful words in verses and check the MLM's top-k guesses")
     cloze.add_argument("--model", type=Path, required=True, help="masked-LM checkpoint directory")
     cloze.add_argument("--items", type=Path, help="JSON items file (default: the packaged ~30 items)")
@@ -77,6 +93,19 @@ def run_retrieval(args: argparse.Namespace) -> int:
     paths = write_report(report, args.output)
     print(to_markdown(report))
     print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+def run_fusion(args: argparse.Namespace) -> int:
+    from ..data.bible import translation_info
+    from ..evaluation.fusion_tuning import tune_model_fusion
+    from ..retrieval.dense import check_model_dir
+
+    model = check_model_dir(args.model)
+    _, weights = tune_model_fusion(model, translation_info(args.translation).code, args.knowledge, args.judgments,
+                                   index_cache=args.index_cache)
+    print(f"fusion weights chosen on {weights.chosen_on}: {weights.as_mapping()} (NDCG@10 "
+          f"{weights.tuned_ndcg:.4f}, equal weights {weights.equal_ndcg:.4f}); saved in {model}")
     return 0
 
 

@@ -79,6 +79,36 @@ def choose_fusion_weights(
                                       tuned_ndcg=best, equal_ndcg=equal)
 
 
+def tune_model_fusion(
+    model_dir, translation: str, train_topics, dev_topics, *, index_cache=None,
+    joined: Sequence[str] | None = None, show_progress: bool = True,
+):
+    """The model's index with every signal (BM25 over verse documents joining ``joined``, default the
+    whole Bibles; dense over ``translation``; verse prior and topic memory from ``train_topics``,
+    default the packaged ones) and its fusion weights chosen on ``dev_topics``, saved into
+    ``model_dir`` for ``versebert search`` and the evaluation. Dev topics the knowledge holds are
+    refused before anything is embedded. Returns ``(index, weights)``."""
+    from pathlib import Path
+
+    from ..conventions import WHOLE_BIBLES
+    from ..data.openbible import load_judgments
+    from ..retrieval import VerseCorpus
+    from ..retrieval.default_index import default_search_index
+    from .harness import check_honest, full_search_index, knowledge_file, model_search_index
+
+    dev = load_judgments(dev_topics)
+    knowledge_index = default_search_index(joined or WHOLE_BIBLES, knowledge=knowledge_file(train_topics),
+                                           show_progress=show_progress)
+    check_honest(knowledge_index.knowledge, dev, str(train_topics or "the packaged train topics"))
+    corpus = VerseCorpus.from_translation(translation)
+    model_index = model_search_index(Path(model_dir), corpus, index_cache=index_cache, show_progress=show_progress)
+    index = full_search_index(knowledge_index, model_index)
+    chosen_on = f"{Path(dev_topics).name} over joined {','.join(index.translations)}"
+    weights = choose_fusion_weights(index, dev, chosen_on=chosen_on)
+    weights.save(Path(model_dir))
+    return index, weights
+
+
 def ndcg(judgments: Judgments, rankings) -> float:
     return mean_ndcg(judgments, rankings, 10)
 

@@ -172,25 +172,15 @@ class Pipeline:
         display translation, verse prior and topic memory from the *train* topics), for ``versebert
         search --index``, and the model's fusion weights chosen for it on the dev topics."""
         from ..data.cache import cache_dir
-        from ..data.openbible import load_judgments
-        from ..evaluation.fusion_tuning import choose_fusion_weights
-        from ..evaluation.harness import check_honest, full_search_index, knowledge_file, model_search_index
-        from ..retrieval import VerseCorpus
-        from ..retrieval.default_index import default_search_index
+        from ..evaluation.fusion_tuning import tune_model_fusion
 
-        corpus = VerseCorpus.from_translation(self.display_translation)
         # The evaluation's cache: the index built here is the one it ranks with.
-        model_index = model_search_index(self.layout.model, corpus, index_cache=cache_dir("indexes"))
-        knowledge_index = default_search_index(knowledge=knowledge_file(self.config.train_topics))
-        dev = load_judgments(self.config.dev_topics)
-        check_honest(knowledge_index.knowledge, dev, str(self.config.train_topics))
-        index = full_search_index(knowledge_index, model_index)
-        chosen_on = f"{self.config.dev_topics.name} over joined {','.join(index.translations)}"
-        weights = choose_fusion_weights(index, dev, chosen_on=chosen_on)
-        weights.save(self.layout.model)
+        index, weights = tune_model_fusion(self.layout.model, self.display_translation, self.config.train_topics,
+                                           self.config.dev_topics, index_cache=cache_dir("indexes"))
         sweep = ", ".join(f"{weight:g}: {ndcg:.4f}" for weight, ndcg in weights.sweep.items())
-        print(f"fusion weights chosen on {chosen_on}: {weights.as_mapping()} (NDCG@10 {weights.tuned_ndcg:.4f}, "
-              f"equal weights {weights.equal_ndcg:.4f}); NDCG@10 by dense weight: {sweep}")
+        print(f"fusion weights chosen on {weights.chosen_on}: {weights.as_mapping()} "
+              f"(NDCG@10 {weights.tuned_ndcg:.4f}, equal weights {weights.equal_ndcg:.4f}); "
+              f"NDCG@10 by dense weight: {sweep}")
         index.save(self.layout.index)
 
     def evaluation(self) -> None:
