@@ -30,6 +30,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
+from ..atomic import write_json_atomically
 from ..conventions import (
     DEV_EVALUATOR,
     METRICS_BEFORE_FILE,
@@ -553,8 +554,9 @@ class StageResult:
 
 
 def _write_json(path: Path, value) -> None:
+    """Atomically: a crash while writing leaves the previous record (or none), never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
+    write_json_atomically(path, value)
 
 
 def train_stage(
