@@ -135,10 +135,33 @@ def test_distillation_loss_falls_and_the_projection_stays_out_of_the_model(
     assert student.encode(["Jesus wept."]).shape == (1, 32)
 
 
-def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(teacher, mlm_checkpoint, toy_data, tmp_path):  # noqa: F811
+def test_length_grouped_distillation_batches_hold_texts_of_similar_length():
+    from datasets import Dataset
+
+    from versebert.training.distillation import DistillationSet
+    from versebert.training.verse_batch_sampler import encode_row_keys
+
+    texts = tuple(f"{'word ' * (1 + (index * 7) % 40)}{index}" for index in range(64))
+    keys = encode_row_keys([[("text", text)] for text in texts])
+    spread = {}
+    for group_batches in (1, 8):
+        rows = DistillationSet(texts, np.zeros((64, 4)), (0,) * 64, keys, length_group_batches=group_batches)
+        sampler = rows.batch_sampler()(Dataset.from_dict({"text": list(texts)}), batch_size=8, drop_last=False)
+        batches = list(sampler)
+        assert sorted(row for batch in batches for row in batch) == list(range(64))
+        lengths = [[len(texts[row]) for row in batch] for batch in batches]
+        spread[group_batches] = np.mean([max(batch) - min(batch) for batch in lengths])
+    assert spread[8] < 0.25 * spread[1], spread
+
+
+@pytest.mark.parametrize("length_group_batches", [1, 2])
+def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(
+    length_group_batches, teacher, mlm_checkpoint, toy_data, tmp_path  # noqa: F811
+):
     from versebert.training.contrastive import train_stage
 
     config = config_for(teacher)
+    config = DistillationConfig(**{**config.__dict__, "length_group_batches": length_group_batches})
     whole = train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "whole" / "model")
     interrupted = tmp_path / "resumed" / "model-run"
     shutil.copytree(whole.work_dir, interrupted)
@@ -149,3 +172,17 @@ def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(teacher, m
     weights = [load_file(str(model_dir / "model.safetensors")) for model_dir in runs]
     for name in weights[0]:
         np.testing.assert_allclose(weights[0][name], weights[1][name], atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"loss": "cosine"}, "distillation.loss must be one of"),
+        ({"length_group_batches": 0}, "distillation.length_group_batches must be a positive integer"),
+        ({"length_group_batches": 2.5}, "distillation.length_group_batches must be a positive integer"),
+        ({"temperature": 0}, "distillation.temperature must be a positive number"),
+    ],
+)
+def test_bad_distillation_settings_are_refused_by_name(setting, message):
+    with pytest.raises(ValueError, match=message):
+        DistillationConfig(**setting)

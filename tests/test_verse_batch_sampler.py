@@ -130,3 +130,51 @@ def test_keys_must_match_the_dataset():
         VerseAwareBatchSampler(dataset, batch_size=2, drop_last=False, row_keys=row_keys)
     with pytest.raises(ValueError, match="row 0 has no keys"):
         encode_row_keys([[]])
+
+
+def grouped_sampler_for(row_keys, lengths, batch_size, group_batches, *, drop_last=False, seed=7):
+    dataset = Dataset.from_dict({"anchor": [f"a{i}" for i in range(len(row_keys))]})
+    factory = VerseAwareBatchSamplerFactory(row_keys, lengths=tuple(lengths), group_batches=group_batches)
+    return factory(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=[], seed=seed)
+
+
+def padded_tokens(batches, lengths):
+    return sum(len(batch) * max(lengths[row] for row in batch) for batch in batches)
+
+
+def test_length_grouping_pads_less_and_still_keeps_verses_apart():
+    verse_of_row, row_keys = many_translations_of_few_verses(num_verses=60, translations=4)
+    lengths = [random.Random(row).choice([3, 4, 30, 60, 90]) for row in range(len(row_keys))]
+    plain = list(sampler_for(row_keys, 16))
+    grouped = list(grouped_sampler_for(row_keys, lengths, 16, group_batches=5))
+    assert sorted(row for batch in grouped for row in batch) == sorted(row for batch in plain for row in batch)
+    assert padded_tokens(grouped, lengths) < 0.75 * padded_tokens(plain, lengths)
+    for batch in grouped:
+        verses = [verse_of_row[row] for row in batch]
+        assert len(verses) == len(set(verses))
+    longest = [max(lengths[row] for row in batch) for batch in grouped]
+    assert longest != sorted(longest, reverse=True)  # long batches are spread over the epoch, not first
+
+
+def test_length_grouped_batches_replay_per_epoch_and_respect_drop_last():
+    _, row_keys = many_translations_of_few_verses(num_verses=50, translations=3)
+    lengths = list(range(len(row_keys)))
+    first = grouped_sampler_for(row_keys, lengths, 16, group_batches=3, drop_last=True, seed=3)
+    again = grouped_sampler_for(row_keys, lengths, 16, group_batches=3, drop_last=True, seed=3)
+    assert list(first) == list(again)
+    assert all(len(batch) == 16 for batch in first)
+    epoch_zero = list(first)
+    first.set_epoch(1)
+    assert list(first) != epoch_zero
+    assert len(first) == len(list(first))
+
+
+def test_length_grouping_needs_one_length_per_row():
+    _, row_keys = many_translations_of_few_verses(num_verses=5, translations=2)
+    dataset = Dataset.from_dict({"anchor": ["x"] * 10})
+    with pytest.raises(ValueError, match="3 lengths for 10 rows"):
+        VerseAwareBatchSampler(dataset, batch_size=2, drop_last=False, row_keys=row_keys, lengths=[1, 2, 3])
+    with pytest.raises(ValueError, match="pass their lengths"):
+        VerseAwareBatchSampler(dataset, batch_size=2, drop_last=False, row_keys=row_keys, group_batches=4)
+    with pytest.raises(ValueError, match="group_batches must be a positive integer"):
+        VerseAwareBatchSampler(dataset, batch_size=2, drop_last=False, row_keys=row_keys, group_batches=0)

@@ -486,6 +486,8 @@ class DistillationConfig(ContrastiveStageConfig):
     targets), ``kl`` trains on that divergence alone (no projection: it holds for any width).
     Off unless ``enabled``; the probe's held-out verses are never distilled on. ``max_texts`` caps the
     set (0: no cap), keeping the most useful first: topics, then verses, then phrases.
+    ``length_group_batches`` > 1 batches texts of similar length, sorted within groups of that many
+    batches (1: random batches, which pad three-word topics to the longest verse beside them).
     """
 
     section = "distillation"
@@ -498,6 +500,7 @@ class DistillationConfig(ContrastiveStageConfig):
     kl_weight: float = 1.0
     temperature: float = 0.05
     max_texts: int = 0
+    length_group_batches: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -510,6 +513,7 @@ class DistillationConfig(ContrastiveStageConfig):
             raise ValueError(f"{self.section}.loss must be one of {tuple(DISTILLATION_LOSSES)}, got {self.loss!r}")
         for name in ("phrases_per_verse", "max_texts"):
             _non_negative_int(self.section, name, getattr(self, name))
+        _check_positive(self.section, "length_group_batches", self.length_group_batches, int)
         _check_positive(self.section, "kl_weight", self.kl_weight, float)
         _check_positive(self.section, "temperature", self.temperature, float)
 

@@ -46,6 +46,7 @@ class DistillationSet:
     targets: np.ndarray
     verse_ids: tuple[int, ...]  # 0 for a topic
     row_keys: RowKeys
+    length_group_batches: int = 1
 
     def __post_init__(self) -> None:
         if not self.texts:
@@ -67,8 +68,19 @@ class DistillationSet:
         return Dataset.from_dict({"text": list(self.texts), "label": self.targets.tolist()})
 
     def batch_sampler(self, min_batch_size: int = 2) -> VerseAwareBatchSamplerFactory:
-        """Batches without a text twice: the soft-target loss compares every text with the others."""
-        return VerseAwareBatchSamplerFactory(self.row_keys, min_batch_size)
+        """Batches without a text twice: the soft-target loss compares every text with the others.
+
+        With ``length_group_batches`` > 1 a batch holds texts of similar length (characters stand in
+        for tokens: the set is built before any tokenizer is chosen), so short topics and clauses are
+        not padded to the longest verse of a mixed batch.
+        """
+        grouped = self.length_group_batches > 1
+        return VerseAwareBatchSamplerFactory(
+            self.row_keys,
+            min_batch_size,
+            lengths=tuple(len(text) for text in self.texts) if grouped else None,
+            group_batches=self.length_group_batches,
+        )
 
 
 def clauses(text: str, *, min_words: int = 3) -> list[str]:
@@ -177,7 +189,7 @@ def build_distillation_set(config: DistillationConfig, data) -> DistillationSet:
     texts, verse_ids = distillation_texts(config, data.texts, topics, held_out)
     targets = teacher_embeddings(texts, config.teacher, batch_size=config.training.eval_batch_size)
     keys = encode_row_keys([[("text", normalize_for_matching(text))] for text in texts])
-    return DistillationSet(tuple(texts), targets, tuple(verse_ids), keys)
+    return DistillationSet(tuple(texts), targets, tuple(verse_ids), keys, config.length_group_batches)
 
 
 def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:

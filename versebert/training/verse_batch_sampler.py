@@ -18,6 +18,11 @@ planner is greedy, like ``NoDuplicatesBatchSampler``: walk a seeded shuffle, def
 to the next batch, so every row is used at most once per epoch (a lone row at the very end is
 dropped) and the order is a pure function of ``seed + epoch``, which is what resuming from a
 checkpoint needs to replay the same batches.
+
+Rows of very different lengths (three-word topics beside ninety-token verses) pad every batch to its
+longest row. Given the rows' ``lengths`` and ``group_batches`` > 1, the shuffle is cut into groups of
+``group_batches`` batches, each sorted by length before it is planned, and the batches are then
+shuffled, as :class:`~.batching.LengthGroupedBatchSampler` does for the MLM.
 """
 
 from __future__ import annotations
@@ -124,6 +129,8 @@ class VerseAwareBatchSampler(DefaultBatchSampler):
         *,
         row_keys: RowKeys,
         min_batch_size: int = 2,
+        lengths: Sequence[int] | None = None,
+        group_batches: int = 1,
     ) -> None:
         super().__init__(
             dataset,
@@ -138,8 +145,16 @@ class VerseAwareBatchSampler(DefaultBatchSampler):
                 f"row_keys describe {len(row_keys)} rows but the dataset has {len(dataset)}; "
                 "build both from the same PairSet"
             )
+        if lengths is not None and len(lengths) != len(row_keys):
+            raise ValueError(f"{len(lengths)} lengths for {len(row_keys)} rows")
+        if isinstance(group_batches, bool) or not isinstance(group_batches, int) or group_batches < 1:
+            raise ValueError(f"group_batches must be a positive integer, got {group_batches!r}")
+        if group_batches > 1 and lengths is None:
+            raise ValueError("group_batches > 1 groups rows by length: pass their lengths")
         self.row_keys = row_keys
         self.min_batch_size = min_batch_size
+        self.lengths = lengths
+        self.group_batches = group_batches
         self._plan: tuple[int, list[list[int]]] | None = None
 
     def _batches(self) -> list[list[int]]:
@@ -147,9 +162,14 @@ class VerseAwareBatchSampler(DefaultBatchSampler):
         if self._plan is None or self._plan[0] != self.epoch:
             generator = torch.Generator().manual_seed(int(self.seed or 0) + self.epoch)
             order = torch.randperm(len(self.row_keys), generator=generator).tolist()
-            self._plan = (self.epoch, plan_batches(
-                self.row_keys, order, self.batch_size, self.drop_last, self.min_batch_size
-            ))
+            if self.group_batches > 1:  # rows a batch defers spill into the next group's first batch
+                group_size = self.batch_size * self.group_batches
+                groups = (order[start : start + group_size] for start in range(0, len(order), group_size))
+                order = [row for group in groups for row in sorted(group, key=lambda row: -self.lengths[row])]
+            batches = plan_batches(self.row_keys, order, self.batch_size, self.drop_last, self.min_batch_size)
+            if self.group_batches > 1:  # spread each group's long batches over the epoch
+                batches = [batches[index] for index in torch.randperm(len(batches), generator=generator).tolist()]
+            self._plan = (self.epoch, batches)
         return self._plan[1]
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -170,6 +190,8 @@ class VerseAwareBatchSamplerFactory:
 
     row_keys: RowKeys
     min_batch_size: int = 2
+    lengths: tuple[int, ...] | None = None
+    group_batches: int = 1
 
     def __call__(
         self,
@@ -189,6 +211,8 @@ class VerseAwareBatchSamplerFactory:
             seed=seed,
             row_keys=self.row_keys,
             min_batch_size=self.min_batch_size,
+            lengths=self.lengths,
+            group_batches=self.group_batches,
         )
 
     def __repr__(self) -> str:  # the trainer logs its arguments; 60k rows of keys are not worth printing
