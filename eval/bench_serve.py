@@ -33,7 +33,6 @@ import math
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from versebert.server.process import ServerNotReady, free_port, wait_until_healthy
 
 TARGET_P95_MS = 50.0
 DEFAULT_QUERIES = "/work/shared/data/openbible/topic-votes.dev.tsv"
@@ -140,12 +141,6 @@ class Load:
         return row
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(extra_args: list[str], log: Path, startup_timeout: float) -> tuple[subprocess.Popen, str]:
     """``versebert serve`` on a free port, returned once ``/healthz`` answers."""
     port = free_port()
@@ -154,18 +149,12 @@ def start_server(extra_args: list[str], log: Path, startup_timeout: float) -> tu
                *extra_args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit(f"the server did not answer /healthz within {startup_timeout:.0f} s")
+    try:
+        wait_until_healthy(process, url, startup_timeout, poll=0.5)
+    except ServerNotReady as error:
+        process.kill()
+        raise SystemExit(f"{error}:\n{log.read_text()[-2000:]}") from None
+    return process, url
 
 
 def stop_server(process: subprocess.Popen) -> int:

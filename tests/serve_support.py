@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 
 from tests.test_retrieval_support import kjv_corpus, web_corpus
+from versebert.server.process import free_port
 
 
 def tiny_searcher():
@@ -15,12 +15,6 @@ def tiny_searcher():
     from versebert.retrieval import SearchIndex, VerseSearcher
 
     return VerseSearcher(SearchIndex.build([web_corpus(), kjv_corpus()], show_progress=False))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -25,6 +24,7 @@ from tests.serve_support import free_port, serving, tiny_searcher  # noqa: E402
 from versebert.server.answers import search_answer  # noqa: E402
 from versebert.server.app import app_from_env, args_from_env, create_app  # noqa: E402
 from versebert.server.batcher import SearchBatcher  # noqa: E402
+from versebert.server.process import wait_until_healthy  # noqa: E402
 
 EZEKIEL = 26036026
 
@@ -313,27 +313,13 @@ def test_serve_refuses_an_unknown_translation_in_one_line():
     assert "unknown translation 'KLINGON'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def wait_healthy(process: subprocess.Popen, url: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}: {process.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("the server never became healthy")
-
-
 def search_then_sigterm(command: list[str], port: int, env: dict | None = None) -> subprocess.CompletedProcess:
     """Start a real server over the WEB, search it, send SIGTERM: the process must exit 0 by itself."""
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(process, url)
+        wait_until_healthy(process, url, timeout=300)
         with urllib.request.urlopen(f"{url}/api/search?q=give+you+a+new+heart&k=1", timeout=30) as response:
             assert json.load(response)["hits"][0]["reference"] == "Ezekiel 36:26"
         process.send_signal(signal.SIGTERM)
@@ -362,3 +348,20 @@ def test_uvicorn_factory_from_env_answers_then_exits_0_on_sigterm():
     # stopped); `versebert serve` turns that into 0
     assert result.returncode in (0, -signal.SIGTERM), result.stderr
     assert "Application shutdown complete" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_waiting_for_a_server_stops_when_it_dies_or_never_answers():
+    from versebert.server.process import ServerNotReady, free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    dead.wait()
+    with pytest.raises(ServerNotReady, match="the server exited with 3"):
+        wait_until_healthy(dead, url, timeout=30)
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with pytest.raises(ServerNotReady, match=r"did not answer /healthz within 1 s"):
+            wait_until_healthy(silent, url, timeout=1, poll=0.1)
+    finally:
+        silent.kill()
+        silent.wait()
