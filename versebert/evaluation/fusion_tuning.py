@@ -22,7 +22,6 @@ from ..retrieval.searcher import validate_query
 from .metrics import mean_ndcg
 
 WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
-DENSE_WEIGHT_GRID = WEIGHT_GRID
 SELECTION_METRIC = "ndcg@10"
 PASSES = 3
 
@@ -113,4 +112,4 @@ def ndcg(judgments: Judgments, rankings) -> float:
     return mean_ndcg(judgments, rankings, 10)
 
 
-__all__ = ["DENSE_WEIGHT_GRID", "WEIGHT_GRID", "choose_fusion_weights"]
+__all__ = ["WEIGHT_GRID", "choose_fusion_weights"]
