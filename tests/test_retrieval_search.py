@@ -18,6 +18,7 @@ from versebert.retrieval import (
     VerseCorpus,
     VerseSearcher,
     reference_verse_ids,
+    words_outside_references,
 )
 
 
@@ -63,10 +64,31 @@ def test_reference_query_puts_the_verse_first(bm25_searcher):
     assert hits[0].matches[0].retriever == "reference"
 
 
-def test_range_reference_returns_the_verses_the_corpus_has_in_order(bm25_searcher):
+def test_range_reference_returns_the_verses_the_corpus_has_in_order_and_nothing_else(bm25_searcher):
     hits = bm25_searcher.search("1 Cor 13:4-7", k=5)
-    assert [hit.verse_id for hit in hits[:2]] == [46013004, 46013005]
-    assert all(hit.matches[0].retriever != "reference" for hit in hits[2:])
+    assert [hit.verse_id for hit in hits] == [46013004, 46013005]  # no verse found by the word "cor"
+    assert all(hit.matches[0].retriever == "reference" for hit in hits)
+
+
+def test_words_beside_a_reference_are_still_searched(bm25_searcher):
+    hits = bm25_searcher.search("John 3:16 new heart", k=3)
+    assert hits[0].verse_id == 43003016
+    assert 26036026 in [hit.verse_id for hit in hits[1:]]
+    assert hits[1].matches[0].retriever == "bm25"
+
+
+@pytest.mark.parametrize("query, words", [
+    ("1 Cor 13:4-7", ""),
+    ("John 3:16; Rom 8:28", ""),
+    ("Gen 1:1-2:3", ""),
+    ("Song of Solomon 2:4 banner", "banner"),
+    ("love in 1 John 4:8", "love in"),
+    ("John 99:99", "John 99:99"),  # names no verse: its words are the search
+    ("top 10 verses", "top 10 verses"),
+    ("give you a new heart", "give you a new heart"),
+])
+def test_the_words_outside_references_are_what_is_searched(query, words):
+    assert words_outside_references(query) == words
 
 
 def test_references_can_be_switched_off():

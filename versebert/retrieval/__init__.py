@@ -21,7 +21,7 @@ from .dense import DenseEncoder, DenseIndex, model_fingerprint
 from .fusion import reciprocal_rank_fusion
 from .fusion_weights import FusionWeights
 from .index import SearchIndex
-from .references import reference_verse_ids
+from .references import reference_verse_ids, words_outside_references
 from .searcher import MAX_QUERY_CHARS, Match, Ranking, SearchConfig, SearchHit, VerseSearcher, validate_query
 from .topic_knowledge import TopicKnowledge
 from .topic_memory import TopicMemory
@@ -49,5 +49,6 @@ __all__ = [
     "normalize_archaic",
     "reciprocal_rank_fusion",
     "reference_verse_ids",
+    "words_outside_references",
     "validate_query",
 ]

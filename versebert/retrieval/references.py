@@ -30,6 +30,40 @@ def reference_verse_ids(query: str) -> list[int]:
     return list(verse_ids)
 
 
+# A written reference, with an optional range ("1 Cor 13:4-7", "Gen 1:1-2:3", "Song of Solomon 2:4").
+_SPAN = re.compile(
+    r"\b(?:[1-3]\s*)?[A-Za-z]+(?:\s+of\s+[A-Za-z]+)?\.?\s+\d{1,3}(?:\s*:\s*\d{1,3})?"
+    r"(?:\s*[-\u2013]\s*\d{1,3}(?:\s*:\s*\d{1,3})?)?\b"
+)
+_WORD = re.compile(r"[^\W\d_]")
+
+
+def words_outside_references(query: str) -> str:
+    """The query without the references it names: what is left to search for by words and meaning.
+
+    "1 Cor 13:4-7" asks for four verses; searching its words as well would add verses that contain
+    "cor" (Ezekiel 45:14) after them. "John 3:16 eternal life" still searches "eternal life". Returns ""
+    when nothing but references (and punctuation) is left, and the query unchanged when it names none.
+    """
+    if not any(character.isdigit() for character in query):
+        return query
+    pieces, position, found = [], 0, False
+    while (match := _SPAN.search(query, position)) is not None:
+        if reference_verse_ids(match.group(0)):
+            pieces.append(query[position : match.start()])
+            position, found = match.end(), True
+        else:  # "in 1 John 4:8" first matches "in 1": look again from the next word
+            following = re.search(r"\s\S", query[match.start() :])
+            if following is None:
+                break
+            pieces.append(query[position : match.start() + following.start() + 1])
+            position = match.start() + following.start() + 1
+    if not found:
+        return query
+    rest = "".join(pieces) + query[position:]
+    return " ".join(rest.split()) if _WORD.search(rest) else ""
+
+
 _CANDIDATE = re.compile(
     r"\b((?:[1-3]\s*)?[A-Za-z]+(?:\s+of\s+[A-Za-z]+)?)\.?\s+(\d{1,3})(?:\s*:\s*(\d{1,3}))?\b"
 )

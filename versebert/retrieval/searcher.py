@@ -203,7 +203,26 @@ class VerseSearcher:
 
     def retrieve(self, queries: Sequence[str], depth: int) -> list[Retrieved]:
         """Each query's rankings before fusion, ``depth`` verses each, for every selected signal. The
-        weights do not enter here, so a weight search retrieves once and calls :meth:`fuse` per try."""
+        weights do not enter here, so a weight search retrieves once and calls :meth:`fuse` per try.
+
+        The signals search the words outside the references a query names (``resolve_references``):
+        a query that is only a reference gets no rankings, and :meth:`fuse` shows just the verses named.
+        """
+        if self.config.resolve_references:
+            from .references import words_outside_references
+
+            words = [words_outside_references(query) for query in queries]
+        else:
+            words = list(queries)
+        searched = [number for number, text in enumerate(words) if text]
+        retrieved: list[Retrieved] = [[] for _ in queries]
+        found = self._retrieve_words([words[number] for number in searched], depth) if searched else []
+        for number, rankings in zip(searched, found, strict=True):
+            retrieved[number] = rankings
+        return retrieved
+
+    def _retrieve_words(self, queries: Sequence[str], depth: int) -> list[Retrieved]:
+        """:meth:`retrieve` for queries with words to search."""
         retrieved: list[Retrieved] = [[] for _ in queries]
         wanted = set(self.retrievers)
         # The prior re-ranks the first-stage candidates; without bm25 or dense among the signals (an
