@@ -94,12 +94,6 @@ def time_steps(model, tokenizer, texts, batches, max_length: int, temperature: f
     return {"seconds": seconds, "real_tokens": real, "padded_tokens": padded}
 
 
-def cpu_kind() -> str:
-    from versebert.training.precision import cpu_has_native_bf16
-
-    return "native bf16 (AVX512-BF16 or AMX)" if cpu_has_native_bf16() else "no native bf16 (bf16 emulated)"
-
-
 def markdown(report: dict) -> str:
     lines = [
         f"Distillation steps, preset `{report['preset']}` ({report['batch_size']} texts a batch, "
@@ -139,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from versebert.evaluation.harness import peer_model_dir
     from versebert.training.config import load_preset
+    from versebert.training.precision import cpu_kind
 
     torch.set_num_threads(args.threads)
     preset = load_preset(args.preset)

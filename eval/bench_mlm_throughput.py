@@ -62,13 +62,6 @@ def update_peaks(peaks: dict[str, float]) -> None:
         peaks[dtype] = max(peaks.get(dtype, 0.0), matmul_peak(DTYPES[dtype]))
 
 
-def cpu_kind() -> str:
-    """What this CPU does with bf16, the fact that decides ``mixed_precision: auto``."""
-    from versebert.training.precision import cpu_has_native_bf16
-
-    return "native bf16 (AVX512-BF16 or AMX)" if cpu_has_native_bf16() else "no native bf16 (bf16 emulated)"
-
-
 def step_flops(shape, batch: dict, projected: int, vocab_size: int) -> float:
     """Matmul FLOPs of one training step as executed: 3x the forward (forward + backward)."""
     rows, width = batch["input_ids"].shape
@@ -261,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     sequences = TokenSequences.from_dataset(load_corpus(args, args.vocab_size))
-    from versebert.training.precision import hardware_precision
+    from versebert.training.precision import cpu_kind, hardware_precision
 
     peaks: dict[str, float] = {}
     update_peaks(peaks)

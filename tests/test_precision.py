@@ -118,3 +118,9 @@ def config_pairs(config, data):
     from versebert.training.contrastive import PAIR_SOURCES
 
     return PAIR_SOURCES[type(config)].build(config, data)
+
+
+@pytest.mark.parametrize(("native", "kind"), [(True, "native bf16"), (False, "no native bf16")])
+def test_benchmarks_name_the_cpu_kind_the_hardware_answer_gives(monkeypatch, native, kind):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert precision.cpu_kind().startswith(kind)

@@ -27,6 +27,11 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def cpu_kind() -> str:
+    """What this CPU does with bf16, the fact that decides ``mixed_precision: auto`` (benchmarks name it)."""
+    return "native bf16 (AVX512-BF16 or AMX)" if cpu_has_native_bf16() else "no native bf16 (bf16 emulated)"
+
+
 def uses_cuda() -> bool:
     """Training runs on CUDA when a device is visible; otherwise on the CPU."""
     return torch.cuda.is_available()
@@ -63,6 +68,7 @@ __all__ = [
     "LAUNCHER_VARIABLE",
     "MIXED_PRECISIONS",
     "cpu_has_native_bf16",
+    "cpu_kind",
     "hardware_precision",
     "resolve_mixed_precision",
     "uses_cuda",
