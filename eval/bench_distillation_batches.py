@@ -34,24 +34,20 @@ DEFAULT_DEV = Path(__file__).resolve().parents[2] / "shared/data/openbible/topic
 DEFAULT_TRAIN = DEFAULT_DEV.with_name("topic-votes.train.tsv")
 
 
-def distillation_rows(preset, train_topics: Path, dev_topics: Path):
-    """The preset's distillation texts (as the stage builds them), without the teacher's embeddings."""
+def distillation_sets(preset, train_topics: Path, dev_topics: Path):
+    """The preset's distillation texts, as the stage builds them, and a function giving their
+    distillation set for a ``length_group_batches``, without the teacher's embeddings."""
     import numpy as np
 
     from versebert.training.contrastive import load_stage_data
-    from versebert.training.contrastive_probe import held_out_verse_ids
-    from versebert.training.distillation import DistillationSet, distillation_texts
-    from versebert.training.pairs import normalize_for_matching
-    from versebert.training.verse_batch_sampler import encode_row_keys
+    from versebert.training.distillation import DistillationSet, distillation_rows, text_row_keys
 
     config = preset.distillation
     data = load_stage_data(config, dev_topics=dev_topics, train_topics=train_topics)
-    every_verse = set().union(*(verses.keys() for verses in data.texts.values()))
-    held_out = held_out_verse_ids(every_verse, config.probe.held_out_per_mille)
-    texts, verse_ids = distillation_texts(config, data.texts, data.train.topics, held_out)
-    keys = encode_row_keys([[("text", normalize_for_matching(text))] for text in texts])
+    texts, verse_ids = distillation_rows(config, data)
+    keys, no_targets = text_row_keys(texts), np.zeros((len(texts), 1), dtype=np.float32)
     return tuple(texts), lambda group_batches: DistillationSet(
-        tuple(texts), np.zeros((len(texts), 1), dtype=np.float32), tuple(verse_ids), keys, group_batches
+        tuple(texts), no_targets, tuple(verse_ids), keys, group_batches
     )
 
 
@@ -138,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     preset = load_preset(args.preset)
     training = preset.distillation.training
-    texts, rows_for = distillation_rows(preset, args.train_topics, args.dev_topics)
+    texts, rows_for = distillation_sets(preset, args.train_topics, args.dev_topics)
     tokenizer = AutoTokenizer.from_pretrained(str(peer_model_dir()))
     variants = {"random": 1, f"length-grouped ({args.group_batches})": args.group_batches}
     batches = {name: first_batches(rows_for(group), training.batch_size, args.steps, training.seed)

@@ -179,17 +179,27 @@ def teacher_embeddings(texts: Sequence[str], teacher: str, *, batch_size: int = 
     return embeddings
 
 
-def build_distillation_set(config: DistillationConfig, data) -> DistillationSet:
-    """Texts from the stage's data, embedded by the teacher (see :func:`distillation_texts`)."""
+def distillation_rows(config: DistillationConfig, data) -> tuple[list[str], list[int]]:
+    """The stage's texts and their verse ids, from its data, before the teacher embeds them (see
+    :func:`distillation_texts`; the probe's held-out verses are left out)."""
     from .contrastive_probe import held_out_verse_ids
 
     every_verse = set().union(*(verses.keys() for verses in data.texts.values()))
     held_out = held_out_verse_ids(every_verse, config.probe.held_out_per_mille)
     topics = data.train.topics if (config.include_topics and data.train is not None) else []
-    texts, verse_ids = distillation_texts(config, data.texts, topics, held_out)
+    return distillation_texts(config, data.texts, topics, held_out)
+
+
+def text_row_keys(texts: Sequence[str]) -> RowKeys:
+    """One key per text as it reads (normalized), so no batch holds a text twice."""
+    return encode_row_keys([[("text", normalize_for_matching(text))] for text in texts])
+
+
+def build_distillation_set(config: DistillationConfig, data) -> DistillationSet:
+    """Texts from the stage's data (:func:`distillation_rows`), embedded by the teacher."""
+    texts, verse_ids = distillation_rows(config, data)
     targets = teacher_embeddings(texts, config.teacher, batch_size=config.training.eval_batch_size)
-    keys = encode_row_keys([[("text", normalize_for_matching(text))] for text in texts])
-    return DistillationSet(tuple(texts), targets, tuple(verse_ids), keys, config.length_group_batches)
+    return DistillationSet(tuple(texts), targets, tuple(verse_ids), text_row_keys(texts), config.length_group_batches)
 
 
 def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -264,9 +274,11 @@ __all__ = [
     "SaveProjection",
     "build_distillation_set",
     "clauses",
+    "distillation_rows",
     "distillation_texts",
     "make_distillation_loss",
     "restore_projection",
     "soft_target_kl",
     "teacher_embeddings",
+    "text_row_keys",
 ]
