@@ -23,10 +23,20 @@ def many_translations_of_few_verses(num_verses=30, translations=6):
     return verse_of_row, encode_row_keys([[("verse", verse)] for verse in verse_of_row])
 
 
-def sampler_for(row_keys, batch_size, *, drop_last=False, seed=7):
+def sampler_for(row_keys, batch_size, *, drop_last=False, seed=7, lengths=None, group_batches=1):
     dataset = Dataset.from_dict({"anchor": [f"a{i}" for i in range(len(row_keys))]})
-    factory = VerseAwareBatchSamplerFactory(row_keys)
+    lengths = tuple(lengths) if lengths is not None else None
+    factory = VerseAwareBatchSamplerFactory(row_keys, lengths=lengths, group_batches=group_batches)
     return factory(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=[], seed=seed)
+
+
+def assert_replays_per_seed_and_changes_per_epoch(first, again):
+    """Two samplers with one seed plan the same batches; the next epoch plans others, as many as it yields."""
+    assert list(first) == list(again)
+    epoch_zero = list(first)
+    first.set_epoch(1)
+    assert list(first) != epoch_zero
+    assert len(first) == len(list(first))
 
 
 def test_no_batch_holds_two_rows_of_one_verse():
@@ -108,12 +118,7 @@ def test_drop_last_drops_only_incomplete_batches():
 
 def test_same_seed_and_epoch_replay_the_same_batches_and_epochs_differ():
     _, row_keys = many_translations_of_few_verses()
-    first, again = sampler_for(row_keys, 16, seed=3), sampler_for(row_keys, 16, seed=3)
-    assert list(first) == list(again)
-    epoch_zero = list(first)
-    first.set_epoch(1)
-    assert list(first) != epoch_zero
-    assert len(first) == len(list(first))
+    assert_replays_per_seed_and_changes_per_epoch(sampler_for(row_keys, 16, seed=3), sampler_for(row_keys, 16, seed=3))
 
 
 def test_factory_survives_pickling_into_a_checkpoint():
@@ -132,12 +137,6 @@ def test_keys_must_match_the_dataset():
         encode_row_keys([[]])
 
 
-def grouped_sampler_for(row_keys, lengths, batch_size, group_batches, *, drop_last=False, seed=7):
-    dataset = Dataset.from_dict({"anchor": [f"a{i}" for i in range(len(row_keys))]})
-    factory = VerseAwareBatchSamplerFactory(row_keys, lengths=tuple(lengths), group_batches=group_batches)
-    return factory(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=[], seed=seed)
-
-
 def padded_tokens(batches, lengths):
     return sum(len(batch) * max(lengths[row] for row in batch) for batch in batches)
 
@@ -146,7 +145,7 @@ def test_length_grouping_pads_less_and_still_keeps_verses_apart():
     verse_of_row, row_keys = many_translations_of_few_verses(num_verses=60, translations=4)
     lengths = [random.Random(row).choice([3, 4, 30, 60, 90]) for row in range(len(row_keys))]
     plain = list(sampler_for(row_keys, 16))
-    grouped = list(grouped_sampler_for(row_keys, lengths, 16, group_batches=5))
+    grouped = list(sampler_for(row_keys, 16, lengths=lengths, group_batches=5))
     assert sorted(row for batch in grouped for row in batch) == sorted(row for batch in plain for row in batch)
     assert padded_tokens(grouped, lengths) < 0.75 * padded_tokens(plain, lengths)
     for batch in grouped:
@@ -159,14 +158,10 @@ def test_length_grouping_pads_less_and_still_keeps_verses_apart():
 def test_length_grouped_batches_replay_per_epoch_and_respect_drop_last():
     _, row_keys = many_translations_of_few_verses(num_verses=50, translations=3)
     lengths = list(range(len(row_keys)))
-    first = grouped_sampler_for(row_keys, lengths, 16, group_batches=3, drop_last=True, seed=3)
-    again = grouped_sampler_for(row_keys, lengths, 16, group_batches=3, drop_last=True, seed=3)
-    assert list(first) == list(again)
+    first, again = (sampler_for(row_keys, 16, lengths=lengths, group_batches=3, drop_last=True, seed=3)
+                    for _ in range(2))
     assert all(len(batch) == 16 for batch in first)
-    epoch_zero = list(first)
-    first.set_epoch(1)
-    assert list(first) != epoch_zero
-    assert len(first) == len(list(first))
+    assert_replays_per_seed_and_changes_per_epoch(first, again)
 
 
 def test_length_grouping_needs_one_length_per_row():
