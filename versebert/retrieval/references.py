@@ -30,10 +30,11 @@ def reference_verse_ids(query: str) -> list[int]:
     return list(verse_ids)
 
 
+# How a book is written before its chapter ("1 Cor", "Ps.", "Song of Solomon").
+_BOOK = r"(?:[1-3]\s*)?[A-Za-z]+(?:\s+of\s+[A-Za-z]+)?"
 # A written reference, with an optional range ("1 Cor 13:4-7", "Gen 1:1-2:3", "Song of Solomon 2:4").
 _SPAN = re.compile(
-    r"\b(?:[1-3]\s*)?[A-Za-z]+(?:\s+of\s+[A-Za-z]+)?\.?\s+\d{1,3}(?:\s*:\s*\d{1,3})?"
-    r"(?:\s*[-\u2013]\s*\d{1,3}(?:\s*:\s*\d{1,3})?)?\b"
+    rf"\b{_BOOK}\.?\s+\d{{1,3}}(?:\s*:\s*\d{{1,3}})?(?:\s*[-\u2013]\s*\d{{1,3}}(?:\s*:\s*\d{{1,3}})?)?\b"
 )
 _WORD = re.compile(r"[^\W\d_]")
 
@@ -64,9 +65,7 @@ def words_outside_references(query: str) -> str:
     return " ".join(rest.split()) if _WORD.search(rest) else ""
 
 
-_CANDIDATE = re.compile(
-    r"\b((?:[1-3]\s*)?[A-Za-z]+(?:\s+of\s+[A-Za-z]+)?)\.?\s+(\d{1,3})(?:\s*:\s*(\d{1,3}))?\b"
-)
+_CANDIDATE = re.compile(rf"\b({_BOOK})\.?\s+(\d{{1,3}})(?:\s*:\s*(\d{{1,3}}))?\b")
 
 
 def reference_notices(query: str) -> list[str]:
