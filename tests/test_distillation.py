@@ -18,6 +18,7 @@ from tests.test_contrastive import (  # noqa: F401 (fixtures)
     tiny_training,
     toy_data,
 )
+from versebert.errors import UserError
 from versebert.training.config import DistillationConfig
 from versebert.training.distillation import (
     PROJECTION_FILE,
@@ -181,8 +182,18 @@ def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(
         ({"length_group_batches": 0}, "distillation.length_group_batches must be a positive integer"),
         ({"length_group_batches": 2.5}, "distillation.length_group_batches must be a positive integer"),
         ({"temperature": 0}, "distillation.temperature must be a positive number"),
+        ({"teacher_tuning_epochs": -1.0}, "distillation.teacher_tuning_epochs must be 0 or a positive number"),
+        ({"teacher_tuning_epochs": True}, "distillation.teacher_tuning_epochs must be 0 or a positive number"),
     ],
 )
 def test_bad_distillation_settings_are_refused_by_name(setting, message):
     with pytest.raises(ValueError, match=message):
         DistillationConfig(**setting)
+
+
+def test_teacher_tuning_alone_is_refused_with_the_commands_that_do_it(toy_data):  # noqa: F811
+    from versebert.training.distillation import build_distillation_set
+
+    config = DistillationConfig(**{**config_for("unused").__dict__, "teacher_tuning_epochs": 1.0})
+    with pytest.raises(UserError, match="step of the pipeline .*--stage query_pairs .*distillation.teacher="):
+        build_distillation_set(config, toy_data)

@@ -210,3 +210,10 @@ def test_the_card_lists_the_stages_the_run_had_and_names_the_distillation_loss(t
     stages = list(facts_from_run(layout, preset, repo_id=None).training)
     assert not any(key.startswith("Stage A") for key in stages), "a stage the run skipped is not on its card"
     assert "Distillation from all-MiniLM-L6-v2 (KL divergence of in-batch similarity distributions)" in stages
+    tuned = load_preset("tiny", ["distillation.enabled=true", "distillation.loss=kl",
+                                 "distillation.teacher_tuning_epochs=1"])
+    tuned_facts = facts_from_run(layout, tuned, repo_id=None)
+    teacher = "all-MiniLM-L6-v2 fine-tuned by stage B on the train topics (1 epoch)"
+    assert tuned_facts.distilled_from == teacher and f"Distillation from {teacher} (KL" in next(
+        key for key in tuned_facts.training if key.startswith("Distillation"))
+    assert any(key.startswith("Teacher tuning: all-MiniLM-L6-v2") for key in tuned_facts.training)

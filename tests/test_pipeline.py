@@ -173,3 +173,30 @@ def test_without_stage_a_stage_b_starts_from_the_distilled_model(config, monkeyp
 def test_stage_a_enabled_must_be_a_boolean(config):
     with pytest.raises(UserError, match="translation_pairs.enabled must be true or false"):
         Pipeline(dataclasses.replace(config, overrides=("translation_pairs.enabled=maybe",)))
+
+
+def test_teacher_tuning_runs_stage_b_on_the_teacher_and_distillation_learns_from_its_output(config, monkeypatch):
+    from versebert.training.distillation import teacher_directory
+
+    pipeline = Pipeline(dataclasses.replace(
+        config, overrides=("distillation.enabled=true", "distillation.teacher_tuning_epochs=0.5")))
+    names = [stage.name for stage in pipeline.stages()]
+    assert names[names.index("mlm") + 1:names.index("mlm") + 3] == ["teacher-tuning", "distillation"]
+    calls = []
+    monkeypatch.setattr(Pipeline, "contrastive", lambda self, stage, model, output: calls.append(
+        (stage, model, output, self.stage_settings(stage))))
+    for name in ("teacher-tuning", "distillation"):
+        next(stage for stage in pipeline.stages() if stage.name == name).run()
+    (tuning, model, output, settings), distillation = calls
+    stage_b = pipeline.preset.query_pairs
+    teacher = teacher_directory("all-MiniLM-L6-v2")
+    assert (tuning, model, output) == ("teacher_tuning", teacher, pipeline.layout.tuned_teacher)
+    assert settings == dataclasses.replace(stage_b, training=dataclasses.replace(stage_b.training, epochs=0.5)), \
+        "the teacher is tuned with stage B's settings, for the tuning's epochs"
+    assert distillation[:3] == ("distillation", pipeline.layout.mlm, pipeline.layout.distilled)
+    assert distillation[3].teacher == str(pipeline.layout.tuned_teacher) and not distillation[3].teacher_tuning_epochs
+
+    untuned = Pipeline(dataclasses.replace(config, overrides=("distillation.enabled=true",)))
+    assert "teacher-tuning" not in [stage.name for stage in untuned.stages()]
+    assert untuned.stage_settings("distillation").teacher == "all-MiniLM-L6-v2"
+

@@ -94,7 +94,8 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
     )
     mlm = dataclasses.asdict(preset.mlm)
     warm_start = WarmStartSource.load(layout.mlm)
-    teacher = preset.distillation.teacher
+    teacher = preset.distillation.teacher_name
+    tuning = dataclasses.asdict(preset.query_pairs.training) | {"epochs": preset.distillation.teacher_tuning_epochs}
     return ModelCardFacts(
         model_name=model_name,
         repo_id=repo_id or f"versebert/{model_name}",
@@ -113,6 +114,15 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
                 key: mlm[key] for key in MLM_SUMMARY_FIELDS if mlm.get(key) is not None
             }
             | ({"warm start": warm_start.name} if warm_start else {}),
+            **(
+                {
+                    f"Teacher tuning: {preset.distillation.teacher} trained by stage B on the train topics": (
+                        _stage_summary(layout, layout.tuned_teacher.name, tuning, CONTRASTIVE_SUMMARY_FIELDS)
+                    )
+                }
+                if preset.distillation.enabled and preset.distillation.teacher_tuning_epochs
+                else {}
+            ),
             **(
                 {
                     f"Distillation from {teacher} ({DISTILLATION_LOSSES[preset.distillation.loss]})": (

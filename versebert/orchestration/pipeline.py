@@ -1,5 +1,6 @@
-"""The main job: data check → tokenizer + MLM → distillation (when enabled) → stage A (unless
-disabled) → stage B → search index (with the model's fusion weights) → evaluation → model card.
+"""The main job: data check → tokenizer + MLM → teacher tuning and distillation (when enabled) →
+stage A (unless disabled) → stage B → search index (with the model's fusion weights) → evaluation →
+model card.
 
 Each stage records a marker (``stages/<name>.json``) holding a fingerprint of the settings it ran
 with. A stage whose marker matches and whose output exists is skipped, so an interrupted pipeline
@@ -150,12 +151,31 @@ class Pipeline:
             init_from=self.config.init_from,
         )
 
+    @property
+    def tunes_teacher(self) -> bool:
+        return self.preset.distillation.enabled and self.preset.distillation.teacher_tuning_epochs > 0
+
+    def stage_settings(self, stage: str):
+        """The typed settings ``stage`` trains with: its preset section, except that ``teacher_tuning`` is
+        stage B for ``distillation.teacher_tuning_epochs``, and distillation then learns from its output."""
+        from ..training.contrastive import stage_config
+
+        distillation = self.preset.distillation
+        if stage == "teacher_tuning":
+            stage_b = self.preset.query_pairs
+            return dataclasses.replace(
+                stage_b, training=dataclasses.replace(stage_b.training, epochs=distillation.teacher_tuning_epochs)
+            )
+        if stage == "distillation" and self.tunes_teacher:
+            return dataclasses.replace(distillation, teacher=str(self.layout.tuned_teacher), teacher_tuning_epochs=0.0)
+        return stage_config(stage, self.preset)
+
     def contrastive(self, stage: str, model: Path, output: Path) -> None:
         from transformers.trainer_utils import get_last_checkpoint
 
-        from ..training.contrastive import load_stage_data, stage_config, train_stage
+        from ..training.contrastive import load_stage_data, train_stage
 
-        config = stage_config(stage, self.preset)
+        config = self.stage_settings(stage)
         data = load_stage_data(config, dev_topics=self.config.dev_topics, train_topics=self.config.train_topics)
         checkpoints = work_dir_for(output) / "checkpoints"
         resume = checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) is not None
@@ -216,10 +236,22 @@ class Pipeline:
     # -- orchestration -----------------------------------------------------------------------
 
     def stages(self) -> list[Stage]:
+        from ..training.distillation import teacher_directory
+
         preset, layout = self.preset, self.layout
         distilled, aligned = preset.distillation.enabled, preset.translation_pairs.enabled
         stage_a_start = layout.distilled if distilled else layout.mlm
         stage_b_start = layout.translation_pairs if aligned else stage_a_start
+        teacher_tuning = Stage(
+            "teacher-tuning",
+            lambda: [self.stage_settings("teacher_tuning"), preset.distillation.teacher,
+                     str(self.config.train_topics), str(self.config.dev_topics)],
+            lambda: self.contrastive(
+                "teacher_tuning", teacher_directory(preset.distillation.teacher), layout.tuned_teacher
+            ),
+            lambda: layout.tuned_teacher,
+            lambda: [layout.tuned_teacher, work_dir_for(layout.tuned_teacher)],
+        )
         distillation = Stage(
             "distillation",
             lambda: [preset.distillation, str(self.config.train_topics), str(self.config.dev_topics)],
@@ -244,6 +276,8 @@ class Pipeline:
                 lambda: layout.mlm,
                 lambda: [layout.tokenizer, layout.mlm_run, layout.mlm],
             ),
+            # after the MLM (a changed teacher tuning reruns only what follows it, not the MLM)
+            *([teacher_tuning] if self.tunes_teacher else []),
             *([distillation] if distilled else []),
             *([translation_pairs] if aligned else []),
             Stage(

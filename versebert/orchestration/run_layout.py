@@ -42,6 +42,11 @@ class RunLayout:
         return self.root / "mlm"
 
     @property
+    def tuned_teacher(self) -> Path:
+        """The distillation teacher after stage B on the train topics (``distillation.teacher_tuning_epochs``)."""
+        return self.root / "stage-0-tuned-teacher"
+
+    @property
     def distilled(self) -> Path:
         """SentenceTransformer after the optional distillation stage (the teacher's embeddings)."""
         return self.root / "stage-0-distilled"

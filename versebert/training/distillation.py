@@ -197,6 +197,13 @@ def text_row_keys(texts: Sequence[str]) -> RowKeys:
 
 def build_distillation_set(config: DistillationConfig, data) -> DistillationSet:
     """Texts from the stage's data (:func:`distillation_rows`), embedded by the teacher."""
+    if config.teacher_tuning_epochs:
+        raise UserError(
+            f"distillation.teacher_tuning_epochs={config.teacher_tuning_epochs:g} is a step of the pipeline "
+            "(versebert train). Run alone, tune the teacher first (train_contrastive.py --stage query_pairs "
+            "--model <teacher>), then distil from its output: --set distillation.teacher=<that directory> "
+            "--set distillation.teacher_tuning_epochs=0"
+        )
     texts, verse_ids = distillation_rows(config, data)
     targets = teacher_embeddings(texts, config.teacher, batch_size=config.training.eval_batch_size)
     return DistillationSet(tuple(texts), targets, tuple(verse_ids), text_row_keys(texts), config.length_group_batches)
