@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -128,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     from versebert.evaluation.harness import peer_model_dir
+    from versebert.machine import cpu_model
     from versebert.training.config import load_preset
     from versebert.training.precision import cpu_kind
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 best[name] = result
     report = {
         "preset": args.preset,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": cpu_model(),
         "cpu_kind": cpu_kind(),
         "threads": args.threads,
         "torch": torch.__version__,

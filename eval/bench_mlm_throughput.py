@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -254,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     sequences = TokenSequences.from_dataset(load_corpus(args, args.vocab_size))
+    from versebert.machine import cpu_model
     from versebert.training.precision import cpu_kind, hardware_precision
 
     peaks: dict[str, float] = {}
     update_peaks(peaks)
     report = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": cpu_model(),
         "cpu_kind": cpu_kind(),
         "auto_precision": "fp32" if hardware_precision() == "no" else hardware_precision(),
         "threads": args.threads,

@@ -49,6 +49,7 @@ from versebert.conventions import DEFAULT_TRANSLATION
 from versebert.data.openbible import load_judgments
 from versebert.errors import UserError
 from versebert.evaluation.harness import PEER_NAME, full_search_index, peer_model_dir
+from versebert.machine import cpu_model
 from versebert.retrieval import (
     BM25Index,
     DenseEncoder,
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        "machine": f"{cpu_model()}, {torch.get_num_threads()} torch threads, "
                    f"Python {platform.python_version()}, torch {torch.__version__}",
         "corpus": {"translation": corpus.translation, "verses": len(corpus)},
         "queries": len(queries), "rows": rows, "builds": builds, "targets_ms": TARGETS_MS,

@@ -31,7 +31,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -43,24 +42,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from versebert.machine import cpu_model
 from versebert.server.process import ServerNotReady, free_port, wait_until_healthy
 
 TARGET_P95_MS = 50.0
 DEFAULT_QUERIES = "/work/shared/data/openbible/topic-votes.dev.tsv"
 FALLBACK_QUERIES = ["give you a new heart", "love your enemies", "do not worry about tomorrow", "forgiveness",
                     "the Lord is my shepherd", "faith without works", "John 3:16", "strength in weakness"]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux) and how many CPUs this process may use."""
-    name = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {len(os.sched_getaffinity(0))} CPUs"
 
 
 def percentile(ordered: list[float], fraction: float) -> float:

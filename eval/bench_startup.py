@@ -26,23 +26,24 @@ import tempfile
 import time
 from pathlib import Path
 
+from versebert.machine import cpu_model
+
 QUERY = "give you a new heart"
 HEAVY_PACKAGES = ("torch", "transformers", "sentence_transformers", "datasets", "bm25s", "numpy")
 
 
 def cpu_kind() -> str:
-    """The CPU model, core count and the vector extensions that matter for numpy/torch."""
-    model, flags = platform.processor() or "unknown", set()
+    """The CPU model, the CPUs this process may use and the vector extensions that matter for numpy/torch."""
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("unknown", "x86_64", ""):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
+            if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
+                break
     except OSError:
         pass
     vector = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
-    return f"{model}, {os.cpu_count()} logical CPUs, {'/'.join(vector) or 'no AVX2'}"
+    return f"{cpu_model()}, {'/'.join(vector) or 'no AVX2'}"
 
 
 def timed_run(command: list[str], env: dict) -> tuple[float, float]:
