@@ -36,6 +36,7 @@ MICRO = (
     "mlm.save_every=6",
     "mlm.eval_max_batches=2",
     "distillation.max_texts=200",
+    "distillation.teacher_tuning_epochs=1",  # all-MiniLM-L6-v2 tuned by stage B's 4 steps, then distilled
     "distillation.training.batch_size=16",
     "distillation.training.mini_batch_size=16",
     "distillation.training.max_steps=4",
@@ -87,7 +88,8 @@ def finished_run(tmp_path_factory):
 
 def test_every_stage_runs_once_then_a_rerun_skips_them_all(finished_run):
     _, first, second = finished_run
-    stages = ["data-check", "mlm", "distillation", "query-pairs", "search-index", "evaluation", "model-card"]
+    stages = ["data-check", "mlm", "teacher-tuning", "distillation", "query-pairs", "search-index", "evaluation",
+              "model-card"]
     assert first.ran == stages
     assert second.ran == [] and second.skipped == stages
 
@@ -144,6 +146,15 @@ def test_model_card_front_matter_parses_with_the_metrics(finished_run):
     results = front_matter["model-index"][0]["results"]
     assert any(metric["type"] == "ndcg_at_10" for result in results for metric in result["metrics"])
     assert "trust_remote_code=True" in card
+    assert "distilled from `all-MiniLM-L6-v2 fine-tuned by stage B on the train topics (1 epoch)`" in card
+
+
+def test_the_distilled_teacher_is_the_tuned_one(finished_run):
+    root, _, _ = finished_run
+    tuned = json.loads((root / "stage-0-tuned-teacher-run" / "metrics.json").read_text())
+    assert tuned["stage"] == "query_pairs" and tuned["model"].endswith("model"), "stage B on the teacher package"
+    distilled = json.loads((root / "stage-0-distilled-run" / "metrics.json").read_text())
+    assert distilled["config"]["teacher"] == str(root / "stage-0-tuned-teacher")
 
 
 def test_mlm_checkpoint_loads_as_remote_code(finished_run, tmp_path):
