@@ -95,7 +95,6 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
     mlm = dataclasses.asdict(preset.mlm)
     warm_start = WarmStartSource.load(layout.mlm)
     teacher = preset.distillation.teacher_name
-    tuning = dataclasses.asdict(preset.query_pairs.training) | {"epochs": preset.distillation.teacher_tuning_epochs}
     return ModelCardFacts(
         model_name=model_name,
         repo_id=repo_id or f"versebert/{model_name}",
@@ -117,10 +116,11 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
             **(
                 {
                     f"Teacher tuning: {preset.distillation.teacher} trained by stage B on the train topics": (
-                        _stage_summary(layout, layout.tuned_teacher.name, tuning, CONTRASTIVE_SUMMARY_FIELDS)
+                        _stage_summary(layout, layout.tuned_teacher.name,
+                                       dataclasses.asdict(preset.teacher_tuning.training), CONTRASTIVE_SUMMARY_FIELDS)
                     )
                 }
-                if preset.distillation.enabled and preset.distillation.teacher_tuning_epochs
+                if preset.teacher_tuning is not None
                 else {}
             ),
             **(

@@ -151,24 +151,24 @@ class Pipeline:
             init_from=self.config.init_from,
         )
 
-    @property
-    def tunes_teacher(self) -> bool:
-        return self.preset.distillation.enabled and self.preset.distillation.teacher_tuning_epochs > 0
-
     def stage_settings(self, stage: str):
         """The typed settings ``stage`` trains with: its preset section, except that ``teacher_tuning`` is
-        stage B for ``distillation.teacher_tuning_epochs``, and distillation then learns from its output."""
+        the preset's :attr:`~Preset.teacher_tuning`, and distillation then learns from its output."""
         from ..training.contrastive import stage_config
 
-        distillation = self.preset.distillation
         if stage == "teacher_tuning":
-            stage_b = self.preset.query_pairs
+            return self.preset.teacher_tuning
+        if stage == "distillation" and self.preset.teacher_tuning is not None:
             return dataclasses.replace(
-                stage_b, training=dataclasses.replace(stage_b.training, epochs=distillation.teacher_tuning_epochs)
+                self.preset.distillation, teacher=str(self.layout.tuned_teacher), teacher_tuning_epochs=0.0
             )
-        if stage == "distillation" and self.tunes_teacher:
-            return dataclasses.replace(distillation, teacher=str(self.layout.tuned_teacher), teacher_tuning_epochs=0.0)
         return stage_config(stage, self.preset)
+
+    def tune_teacher(self) -> None:
+        from ..training.distillation import teacher_directory
+
+        teacher = teacher_directory(self.preset.distillation.teacher)
+        self.contrastive("teacher_tuning", teacher, self.layout.tuned_teacher)
 
     def contrastive(self, stage: str, model: Path, output: Path) -> None:
         from transformers.trainer_utils import get_last_checkpoint
@@ -236,19 +236,15 @@ class Pipeline:
     # -- orchestration -----------------------------------------------------------------------
 
     def stages(self) -> list[Stage]:
-        from ..training.distillation import teacher_directory
-
         preset, layout = self.preset, self.layout
         distilled, aligned = preset.distillation.enabled, preset.translation_pairs.enabled
         stage_a_start = layout.distilled if distilled else layout.mlm
         stage_b_start = layout.translation_pairs if aligned else stage_a_start
         teacher_tuning = Stage(
             "teacher-tuning",
-            lambda: [self.stage_settings("teacher_tuning"), preset.distillation.teacher,
+            lambda: [preset.teacher_tuning, preset.distillation.teacher,
                      str(self.config.train_topics), str(self.config.dev_topics)],
-            lambda: self.contrastive(
-                "teacher_tuning", teacher_directory(preset.distillation.teacher), layout.tuned_teacher
-            ),
+            self.tune_teacher,
             lambda: layout.tuned_teacher,
             lambda: [layout.tuned_teacher, work_dir_for(layout.tuned_teacher)],
         )
@@ -277,7 +273,7 @@ class Pipeline:
                 lambda: [layout.tokenizer, layout.mlm_run, layout.mlm],
             ),
             # after the MLM (a changed teacher tuning reruns only what follows it, not the MLM)
-            *([teacher_tuning] if self.tunes_teacher else []),
+            *([teacher_tuning] if preset.teacher_tuning is not None else []),
             *([distillation] if distilled else []),
             *([translation_pairs] if aligned else []),
             Stage(
