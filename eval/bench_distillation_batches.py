@@ -1,16 +1,21 @@
-"""Distillation step throughput: random batches against length-grouped ones (``distillation.length_group_batches``).
+"""Distillation step throughput: random batches against length-grouped ones (``distillation.length_group_batches``)
+and against random batches embedded in length-sorted forwards (``distillation.training.mini_batch_size``).
 
 The distillation set mixes three-word train topics, clauses and ninety-token verses. A random batch
-pads every text to its longest one; a length-grouped batch holds texts of similar length. Both
-variants train the same student (a preset's shape, random weights, all-MiniLM-L6-v2's tokenizer) with
-the stage's KL loss on batches of the preset's size, cut by the stage's own sampler from the preset's
-real distillation texts (the teacher is not run: a step's cost does not depend on its targets).
+pads every text to its longest one; a length-grouped batch holds texts of similar length; a random
+batch in length-sorted forwards keeps its texts (and so its in-batch negatives) but pads each chunk
+of similar-length texts only to that chunk's longest. All variants train the same student (a
+preset's shape, random weights, all-MiniLM-L6-v2's tokenizer) with the stage's KL loss on batches of
+the preset's size, cut by the stage's own sampler from the preset's real distillation texts (the
+teacher is not run: a step's cost does not depend on its targets).
 
-Reported per variant: seconds per step, real and padded tokens per batch, real tokens per second, and
-the speed-up: real tokens per second as a ratio to random batches in the same run (the two samples of
-batches differ, so seconds per step alone would compare different texts); the CPU kind is named.
+Reported per variant: seconds per step, real and padded tokens per batch (padded: what the forwards
+saw), real tokens per second, and the speed-up: real tokens per second as a ratio to random batches
+in the same run (grouped batches are another sample of texts, so seconds per step alone would compare
+different texts); the CPU kind is named.
 The variants alternate over ``--rounds`` and each one's best round counts. Quality is not measured
-here: grouping also changes which texts are each other's in-batch negatives (see the README).
+here: grouping also changes which texts are each other's in-batch negatives (see the README); sorted
+forwards do not (their loss is the single forward's, ``tests/test_distillation.py``).
 
 Usage::
 
@@ -65,27 +70,34 @@ def student(preset, tokenizer):
     return VerseBertModel(config).train()
 
 
-def time_steps(model, tokenizer, texts, batches, max_length: int, temperature: float) -> dict:
-    """Seconds of each training step (tokenize, forward, KL loss, backward, AdamW) over ``batches``."""
-    from versebert.training.distillation import soft_target_kl
+def time_steps(model, tokenizer, texts, batches, max_length: int, temperature: float, chunk_size: int) -> dict:
+    """Seconds of each training step (tokenize, forward in chunks of ``chunk_size``, KL loss, backward,
+    AdamW) over ``batches``; padded tokens count what the forwards saw."""
+    from versebert.training.distillation import embed_length_sorted, soft_target_kl
+
+    padded = 0
+
+    def mean_pooled(features: dict) -> torch.Tensor:
+        nonlocal padded
+        mask = features["attention_mask"]
+        padded += mask.numel()
+        hidden = model(input_ids=features["input_ids"], attention_mask=mask).last_hidden_state
+        return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    seconds, real, padded = [], 0, 0
+    seconds, real = [], 0
     for batch in batches:
         start = time.perf_counter()
         encoded = tokenizer([texts[row] for row in batch], padding=True, truncation=True, max_length=max_length,
                             return_tensors="pt")
-        mask = encoded["attention_mask"]
-        hidden = model(input_ids=encoded["input_ids"], attention_mask=mask).last_hidden_state
-        pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+        pooled = embed_length_sorted(mean_pooled, dict(encoded), chunk_size)
         targets = torch.nn.functional.normalize(torch.randn(len(batch), 384), dim=-1)
         loss = soft_target_kl(pooled, targets, temperature)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         seconds.append(time.perf_counter() - start)
-        real += int(mask.sum())
-        padded += mask.numel()
+        real += int(encoded["attention_mask"].sum())
     return {"seconds": seconds, "real_tokens": real, "padded_tokens": padded}
 
 
@@ -113,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-topics", type=Path, default=DEFAULT_TRAIN)
     parser.add_argument("--dev-topics", type=Path, default=DEFAULT_DEV)
     parser.add_argument("--group-batches", type=int, default=50, help="the grouped variant's length_group_batches")
+    parser.add_argument("--sorted-chunk", type=int, default=32,
+                        help="the sorted variant's mini_batch_size: texts per length-sorted forward")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -120,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.group_batches < 2:
         parser.error(f"--group-batches must be at least 2 (1 is the random variant), got {args.group_batches}")
+    if args.sorted_chunk < 1:
+        parser.error(f"--sorted-chunk must be a positive number of texts, got {args.sorted_chunk}")
     for path in (args.train_topics, args.dev_topics):
         if not path.is_file():
             parser.error(f"topic votes not found: {path} (pass --train-topics and --dev-topics)")
@@ -136,16 +152,21 @@ def main(argv: list[str] | None = None) -> int:
     training = preset.distillation.training
     texts, rows_for = distillation_sets(preset, args.train_topics, args.dev_topics)
     tokenizer = AutoTokenizer.from_pretrained(str(peer_model_dir()))
-    variants = {"random": 1, f"length-grouped ({args.group_batches})": args.group_batches}
+    # name: (length_group_batches, texts per forward)
+    variants = {
+        "random": (1, training.batch_size),
+        f"length-grouped ({args.group_batches})": (args.group_batches, training.batch_size),
+        f"random, length-sorted forwards of {args.sorted_chunk}": (1, args.sorted_chunk),
+    }
     batches = {name: first_batches(rows_for(group), training.batch_size, args.steps, training.seed)
-               for name, group in variants.items()}
+               for name, (group, _) in variants.items()}
     torch.manual_seed(0)
     model = student(preset, tokenizer)
     best: dict[str, dict] = {}
     for _ in range(args.rounds):
-        for name in variants:
+        for name, (_, chunk_size) in variants.items():
             result = time_steps(model, tokenizer, texts, batches[name], training.max_seq_length,
-                                preset.distillation.temperature)
+                                preset.distillation.temperature, chunk_size)
             if name not in best or sum(result["seconds"]) < sum(best[name]["seconds"]):
                 best[name] = result
     report = {
@@ -161,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": {},
     }
     baseline = best["random"]["real_tokens"] / sum(best["random"]["seconds"])
-    for name, result in best.items():  # the two samples of batches differ: compare tokens per second
+    for name, result in best.items():  # the samples of batches differ: compare tokens per second
         total = sum(result["seconds"])
         report["variants"][name] = {
             "seconds_per_step": total / len(result["seconds"]),

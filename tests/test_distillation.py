@@ -104,6 +104,39 @@ def test_the_soft_target_term_reads_the_students_own_embeddings(teacher, mlm_che
     assert before > 0.001 and kl_part() == pytest.approx(before, abs=1e-5)
 
 
+def test_length_sorted_forwards_give_the_one_forward_loss_and_gradients_on_shorter_inputs(
+    teacher, mlm_checkpoint, toy_data  # noqa: F811
+):
+    """mini_batch_size cuts a distillation batch into forwards of similar-length rows: the loss over the
+    whole batch and its gradients are those of one forward, while no forward is as wide as the batch."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from versebert.training.distillation import build_distillation_set, make_distillation_loss
+
+    def loss_and_gradients(mini_batch_size: int):
+        config = config_for(teacher, batch_size=8, mini_batch_size=mini_batch_size)
+        config = DistillationConfig(**{**config.__dict__, "loss": "kl", "temperature": 0.5})
+        rows = build_distillation_set(config, toy_data)
+        model = SentenceTransformer(str(mlm_checkpoint), trust_remote_code=True, device="cpu").eval()
+        widths = []
+        model[0].register_forward_pre_hook(lambda _, args: widths.append(args[0]["input_ids"].shape[1]))
+        short_and_long = [min(rows.texts, key=len), *sorted(rows.texts, key=len)[-3:], *rows.texts[:4]]
+        features = model.tokenize(short_and_long)
+        loss = make_distillation_loss(model, config, rows)([dict(features)], torch.tensor(rows.targets[:8]))
+        loss.backward()
+        gradients = torch.cat([parameter.grad.flatten() for parameter in model.parameters()
+                               if parameter.grad is not None])
+        return float(loss.detach()), gradients, widths, features["input_ids"].shape[1]
+
+    whole, whole_gradients, whole_widths, width = loss_and_gradients(8)
+    sorted_loss, sorted_gradients, sorted_widths, _ = loss_and_gradients(2)
+    assert whole_widths == [width] and len(sorted_widths) == 4
+    assert max(sorted_widths) == width and min(sorted_widths) < width, sorted_widths
+    assert sorted_loss == pytest.approx(whole, rel=1e-5) and whole > 0.01
+    assert torch.allclose(sorted_gradients, whole_gradients, rtol=1e-3, atol=1e-6)
+
+
 def test_soft_targets_are_zero_when_the_student_matches_the_teacher():
     import torch
 

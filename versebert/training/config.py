@@ -488,6 +488,9 @@ class DistillationConfig(ContrastiveStageConfig):
     set (0: no cap), keeping the most useful first: topics, then verses, then phrases.
     ``length_group_batches`` > 1 batches texts of similar length, sorted within groups of that many
     batches (1: random batches, which pad three-word topics to the longest verse beside them).
+    ``training.mini_batch_size`` < ``batch_size`` runs each batch's forward in chunks of that many
+    texts of similar length, each padded to its own longest text: the same loss over the same batch
+    (every in-batch negative kept), on far fewer padding tokens.
     ``teacher_tuning_epochs`` > 0: the pipeline first fine-tunes the teacher with stage B (the
     ``query_pairs`` settings, for this many epochs) and distils that model, so the student learns
     what the train topics teach from a teacher that already knows it (one such epoch took

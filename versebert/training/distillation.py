@@ -226,6 +226,35 @@ def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: fl
     return pointwise.masked_fill(itself, 0).sum(dim=-1).mean()
 
 
+def embed_length_sorted(embed, features: dict, chunk_size: int) -> torch.Tensor:
+    """``embed(features)`` for a padded batch, computed in forwards of ``chunk_size`` rows of similar
+    length, each cut to its own longest row; the embeddings come back in the batch's order.
+
+    A random distillation batch is mostly padding (three-word topics beside ninety-token verses: 60% of
+    its tokens, ``eval/bench_distillation_batches.py``). Sorting the rows into chunks removes most of
+    it without changing which texts share the batch, so the loss over the whole batch, and with it
+    every in-batch negative, is the one a single forward gives (padding is masked out of attention and
+    pooling). Only trailing columns that no row of a chunk uses are cut, so left padding is left alone.
+    """
+    mask = features["attention_mask"]
+    rows, width = mask.shape
+    if chunk_size >= rows:
+        return embed(features)
+
+    def cut(value, chunk: torch.Tensor, keep: int):
+        if not isinstance(value, torch.Tensor) or value.dim() == 0 or value.shape[0] != rows:
+            return value  # batch metadata, not one entry per row
+        return value[chunk, :keep] if value.dim() >= 2 and value.shape[1] == width else value[chunk]
+
+    order = torch.argsort(mask.sum(dim=1), descending=True)
+    pieces = []
+    for chunk in order.split(chunk_size):
+        used = mask[chunk].any(dim=0).nonzero()
+        keep = int(used.max()) + 1 if len(used) else width
+        pieces.append(embed({key: cut(value, chunk, keep) for key, value in features.items()}))
+    return torch.cat(pieces)[torch.argsort(order)]
+
+
 def make_distillation_loss(model, config: DistillationConfig, rows: DistillationSet):
     """EmbedDistillLoss (MSE), through a projection when the student's width is not the teacher's, plus
     the soft-target KL for ``mse+kl``, or the KL alone for ``kl``.
@@ -242,7 +271,10 @@ def make_distillation_loss(model, config: DistillationConfig, rows: Distillation
         def forward(self, sentence_features, labels):
             if labels is None:
                 raise ValueError("distillation needs the teacher's embeddings as labels")
-            (student,) = embed_columns(self.model, sentence_features)  # one forward for both terms
+            (features,) = sentence_features
+            student = embed_length_sorted(  # the same embeddings for both terms
+                lambda chunk: embed_columns(self.model, [chunk])[0], features, config.training.mini_batch_size
+            )
             teacher = labels.detach()
             loss = self.compute_loss_from_embeddings([student], [teacher]) if config.loss != "kl" else 0.0
             if config.loss in ("kl", "mse+kl"):
@@ -283,6 +315,7 @@ __all__ = [
     "clauses",
     "distillation_rows",
     "distillation_texts",
+    "embed_length_sorted",
     "make_distillation_loss",
     "restore_projection",
     "soft_target_kl",
