@@ -78,6 +78,10 @@ def test_a_warm_started_model_names_its_base_model_and_a_scratch_one_says_so():
     metadata, body = split_card(render_model_card(facts(warm_started_from="my-bert")))
     assert "base_model" not in metadata and "warm-started from `my-bert`" in body
 
+    body = split_card(render_model_card(facts(base_model=hub_id, warm_started_from=hub_id,
+                                              warm_start_layers=[1, 3, 5])))[1]
+    assert f"warm-started from layers 1, 3 and 5 of [{hub_id}]" in body
+
 
 def test_a_distilled_model_names_its_teacher_as_training_time_only():
     metadata, body = split_card(render_model_card(facts(distilled_from="all-MiniLM-L6-v2")))

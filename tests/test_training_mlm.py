@@ -424,18 +424,23 @@ def test_a_warm_started_run_begins_from_the_checkpoint_and_records_where_from(tm
 
     from versebert.training.warm_start import WarmStartSource
 
-    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+    # a BERT one layer deeper than the model, whose layers 0 and 2 the preset's mlm.init_layers take
+    shape = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=37)
     BertModel(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=64, **shape)).save_pretrained(
         tmp_path / "bert"
     )
-    bert_embeddings = state_of(tmp_path / "bert")["embeddings.word_embeddings.weight"]
+    bert = state_of(tmp_path / "bert")
     reset_accelerate()
     # the preset's mlm.init_from; Adam moves each weight by about the learning rate a step
-    config = dataclasses.replace(BASE, epochs=1, learning_rate=1e-6, init_from=str(tmp_path / "bert"))
+    config = dataclasses.replace(BASE, epochs=1, learning_rate=1e-6, init_from=str(tmp_path / "bert"),
+                                 init_layers=(0, 2))
     model_dir = train_mlm(config, model_config=MODEL, tokenizer=tokenizer, dataset=corpus, output_dir=tmp_path / "warm")
-    embeddings = state_of(model_dir)["versebert.embeddings.word_embeddings.weight"]
-    assert torch.allclose(embeddings, bert_embeddings, atol=1e-4)
-    assert WarmStartSource.load(model_dir) == WarmStartSource(tmp_path / "bert", None)
+    warm = state_of(model_dir)
+    bert_embeddings = bert["embeddings.word_embeddings.weight"]
+    assert torch.allclose(warm["versebert.embeddings.word_embeddings.weight"], bert_embeddings, atol=1e-4)
+    assert torch.allclose(warm["versebert.layers.1.feed_forward.down.weight"],
+                          bert["encoder.layer.2.output.dense.weight"], atol=1e-4)
+    assert WarmStartSource.load(model_dir) == WarmStartSource(tmp_path / "bert", None, (0, 2))
 
     _, scratch_dir = train(tmp_path, tokenizer, corpus, name="scratch", epochs=1, learning_rate=1e-6)
     assert not torch.allclose(state_of(scratch_dir)["versebert.embeddings.word_embeddings.weight"], bert_embeddings)

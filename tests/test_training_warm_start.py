@@ -75,6 +75,49 @@ def test_minilm_weights_land_in_the_matching_versebert_tensors(checkpoint):
     assert "mapped  versebert.layers.1.attention.qkv.weight <- encoder.layer.1.attention.self.query.weight" in summary
 
 
+def test_a_shallower_model_takes_the_named_layers_with_the_norms_that_precede_them(checkpoint):
+    directory, bert = checkpoint
+    model = minilm_shaped()
+    report = warm_start(model, directory, layers=[1, 5])
+    ours = dict(model.named_parameters())
+
+    for our_layer, their_layer in ((0, 1), (1, 5)):
+        assert torch.equal(
+            ours[f"versebert.layers.{our_layer}.feed_forward.down.weight"],
+            bert[f"encoder.layer.{their_layer}.output.dense.weight"],
+        )
+        # the norm that read the layer's input in BERT: the output norm of the layer before it
+        assert torch.equal(
+            ours[f"versebert.layers.{our_layer}.attention_norm.weight"],
+            bert[f"encoder.layer.{their_layer - 1}.output.LayerNorm.weight"],
+        )
+    assert torch.equal(ours["versebert.final_norm.bias"], bert["encoder.layer.5.output.LayerNorm.bias"])
+    skipped = dict(report.skipped)
+    assert "not among the layers taken (1, 5)" in skipped["encoder.layer.3.output.dense.weight"]
+    assert "encoder.layer.0.output.LayerNorm.weight" not in skipped  # it is layer 1's input norm
+    assert not any(name.startswith("versebert.") for name in report.not_initialised)
+
+
+def test_the_default_layers_are_the_first_ones(checkpoint):
+    directory, _ = checkpoint
+    first, named = minilm_shaped(), minilm_shaped()
+    warm_start(first, directory)
+    warm_start(named, directory, layers=[0, 1])
+    named_state = named.state_dict()
+    assert all(torch.equal(value, named_state[name]) for name, value in first.state_dict().items()
+               if not name.startswith("lm_head"))
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [([1], "names 1 layers"), ([1, 6], "has layers 0 to 5"), ([3, 1], "increasing"), ([2, 2], "increasing")],
+)
+def test_layers_that_do_not_fit_are_refused_by_name(checkpoint, layers, message):
+    directory, _ = checkpoint
+    with pytest.raises(UserError, match=message):
+        warm_start(minilm_shaped(), directory, layers=layers)
+
+
 def test_a_different_head_count_keeps_attention_random(checkpoint):
     directory, _ = checkpoint
     model = minilm_shaped(num_attention_heads=6)
@@ -111,4 +154,7 @@ def test_the_warm_start_record_round_trips(tmp_path):
     source = WarmStartSource(tmp_path / "minilm", "sentence-transformers/all-MiniLM-L6-v2")
     source.save(tmp_path)
     assert WarmStartSource.load(tmp_path) == source
+    shallow = source.with_layers([1, 3, 5])
+    shallow.save(tmp_path)
+    assert WarmStartSource.load(tmp_path) == shallow and shallow.layers == (1, 3, 5)
     assert WarmStartSource.load(tmp_path / "elsewhere") is None

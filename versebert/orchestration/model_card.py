@@ -54,6 +54,7 @@ class ModelCardFacts:
     training: dict[str, dict[str, object]] = field(default_factory=dict)
     base_model: str | None = None  # the Hub id of the warm start's checkpoint
     warm_started_from: str | None = None  # its name (the Hub id, or a local directory's name)
+    warm_start_layers: list[int] | None = None  # the checkpoint's layers taken, when not all of its first ones
     distilled_from: str | None = None  # the distillation stage's teacher: a training-time teacher only
     license: str = "apache-2.0"
     run_dir: str | None = None  # the run these facts describe; writing the card then documents the run too
@@ -184,11 +185,18 @@ def origin(facts: ModelCardFacts) -> str:
     else:
         name = facts.warm_started_from
         link = f"[{name}](https://huggingface.co/{name})" if facts.base_model == name else f"`{name}`"
-        start = f"warm-started from {link} (its weights mapped into VerseBERT's pre-LN blocks), then trained"
+        taken = f"layers {_listed(facts.warm_start_layers)} of " if facts.warm_start_layers else ""
+        start = f"warm-started from {taken}{link} (its weights mapped into VerseBERT's pre-LN blocks), then trained"
     if facts.distilled_from is None:
         return start
     return (f"{start}, distilled from `{facts.distilled_from}` (a training-time teacher only: it is not "
             "needed to use this model), and trained")
+
+
+def _listed(numbers: list[int]) -> str:
+    """``[1, 3, 5]`` as "1, 3 and 5"."""
+    words = [str(number) for number in numbers]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _common_values(facts: ModelCardFacts) -> dict[str, object]:

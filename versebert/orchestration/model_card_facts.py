@@ -106,13 +106,15 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         evaluation=evaluation_rows(report, our_model, model_name),
         base_model=warm_start.hub_id if warm_start else None,
         warm_started_from=warm_start.name if warm_start else None,
+        warm_start_layers=list(warm_start.layers) if warm_start and warm_start.layers else None,
         distilled_from=teacher if preset.distillation.enabled else None,
         run_dir=str(layout.root),
         training={
             "MLM pre-training (dynamic 80/10/10 masking, AdamW, warmup + linear decay, clipping 1.0)": {
                 key: mlm[key] for key in MLM_SUMMARY_FIELDS if mlm.get(key) is not None
             }
-            | ({"warm start": warm_start.name} if warm_start else {}),
+            | ({"warm start": warm_start.name} if warm_start else {})
+            | ({"warm start layers": list(warm_start.layers)} if warm_start and warm_start.layers else {}),
             **(
                 {
                     f"Teacher tuning: {preset.distillation.teacher} trained by stage B on the train topics": (

@@ -174,7 +174,9 @@ class MlmConfig:
     ``plot_curves`` writes ``curves.png`` at the end (matplotlib takes seconds, which tiny runs notice).
 
     ``init_from`` warm-starts from a BERT checkpoint (a directory, or ``all-MiniLM-L6-v2``) instead of a
-    random init, with its tokenizer; the model shape must be the checkpoint's. ``--init-from`` wins.
+    random init, with its tokenizer; the model's width must be the checkpoint's. ``--init-from`` wins.
+    ``init_layers`` names the checkpoint's layer each of the model's layers starts from (a shallower model
+    than the checkpoint: ``[1, 3, 5]`` takes every other layer of a 6-layer one); default: the first ones.
     """
 
     batch_size: int = 64
@@ -204,6 +206,7 @@ class MlmConfig:
     keep_last: int = 3
     plot_curves: bool = True
     init_from: str | None = None
+    init_layers: tuple[int, ...] | None = None
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -245,6 +248,13 @@ class MlmConfig:
         _non_negative_int(owner, "seed", self.seed)
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
             raise ValueError(f"{owner}.init_from must be a checkpoint directory or name, got {self.init_from!r}")
+        if self.init_layers is not None:
+            if not isinstance(self.init_layers, tuple) or not self.init_layers:
+                raise ValueError(f"{owner}.init_layers must be a list of layer numbers, got {self.init_layers!r}")
+            for layer in self.init_layers:
+                _non_negative_int(owner, "init_layers", layer)
+            if self.init_from is None:
+                raise ValueError(f"{owner}.init_layers needs {owner}.init_from (the checkpoint the layers come from)")
 
 
 @dataclass(frozen=True)

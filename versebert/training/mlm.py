@@ -670,7 +670,7 @@ def train_mlm(
     from .warm_start import resolve_warm_start, warm_start
 
     init_from = init_from if init_from is not None else config.init_from
-    source = resolve_warm_start(init_from) if init_from is not None else None
+    source = resolve_warm_start(init_from).with_layers(config.init_layers) if init_from is not None else None
     if "train" not in dataset:
         raise UserError("the MLM dataset has no 'train' split")
     accelerator = accelerator or make_accelerator(config)
@@ -678,7 +678,7 @@ def train_mlm(
     set_seed(config.seed + accelerator.process_index)
     model = VerseBertForMaskedLM(config_for_tokenizer(model_config, tokenizer))
     if source is not None and not resume:  # a resumed run loads its own weights
-        accelerator.print(warm_start(model, source.path).summary())
+        accelerator.print(warm_start(model, source.path, source.layers).summary())
     trainer = MlmTrainer(
         config,
         model=model,

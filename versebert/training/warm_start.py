@@ -15,13 +15,19 @@ adapts the rest. Token embeddings are copied as they are: BERT's have a standard
 
 The vocabulary is the checkpoint's, so the run must use the checkpoint's tokenizer.
 
+A model with fewer layers than the checkpoint takes ``layers`` of them (``mlm.init_layers``; by default
+the first ones), as DistilBERT took every other layer of BERT: a shallower, faster encoder that starts
+from the checkpoint's knowledge instead of from nothing, which distillation then adapts.
+
 A warm-started model is no longer trained from scratch, and its card must say so: the MLM output
 records where its weights came from (``warm_start.json``), and the card names it as ``base_model``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,15 +46,20 @@ class WarmStartSource:
 
     path: Path
     hub_id: str | None = None
+    layers: tuple[int, ...] | None = None  # the checkpoint's layers taken, when not simply the first ones
 
     @property
     def name(self) -> str:
         return self.hub_id or self.path.name
 
+    def with_layers(self, layers: Sequence[int] | None) -> WarmStartSource:
+        return dataclasses.replace(self, layers=tuple(layers) if layers is not None else None)
+
     def save(self, model_dir: str | Path) -> Path:
         """Record the source in ``model_dir`` (the MLM output), for the model card."""
         record = Path(model_dir) / WARM_START_RECORD
-        record.write_text(json.dumps({"source": str(self.path), "hub_id": self.hub_id}, indent=2), encoding="utf-8")
+        values = {"source": str(self.path), "hub_id": self.hub_id, "layers": list(self.layers) if self.layers else None}
+        record.write_text(json.dumps(values, indent=2), encoding="utf-8")
         return record
 
     @classmethod
@@ -58,7 +69,8 @@ class WarmStartSource:
         if not record.is_file():
             return None
         values = json.loads(record.read_text(encoding="utf-8"))
-        return cls(Path(values["source"]), values.get("hub_id"))
+        layers = values.get("layers")
+        return cls(Path(values["source"]), values.get("hub_id"), tuple(layers) if layers else None)
 
 
 def resolve_warm_start(value: str | Path) -> WarmStartSource:
@@ -127,8 +139,13 @@ def load_bert_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor]
     return {name.removeprefix("bert."): tensor for name, tensor in tensors.items()}, config
 
 
-def bert_name_map(num_layers: int) -> dict[str, str | tuple[str, ...]]:
-    """Our parameter name → the BERT tensor name(s) it is made of (several: concatenated rows)."""
+def bert_name_map(num_layers: int, layers: Sequence[int] | None = None) -> dict[str, str | tuple[str, ...]]:
+    """Our parameter name → the BERT tensor name(s) it is made of (several: concatenated rows).
+
+    Our layer ``i`` is the checkpoint's layer ``layers[i]`` (default: ``i``). Its ``attention_norm`` is
+    the LayerNorm that precedes that layer in the checkpoint (the previous layer's output norm, or the
+    embedding norm before layer 0), and ``final_norm`` is the last taken layer's output norm."""
+    layers = list(range(num_layers)) if layers is None else list(layers)
     names: dict[str, str | tuple[str, ...]] = {
         "versebert.embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
         "versebert.embeddings.token_type_embeddings.weight": "embeddings.token_type_embeddings.weight",
@@ -139,9 +156,10 @@ def bert_name_map(num_layers: int) -> dict[str, str | tuple[str, ...]]:
         "lm_head.decoder.bias": "cls.predictions.bias",
     }
     for kind in ("weight", "bias"):
-        names[f"versebert.layers.0.attention_norm.{kind}"] = f"embeddings.LayerNorm.{kind}"
-        for layer in range(num_layers):
-            ours, theirs = f"versebert.layers.{layer}", f"encoder.layer.{layer}"
+        for layer, source in enumerate(layers):
+            ours, theirs = f"versebert.layers.{layer}", f"encoder.layer.{source}"
+            preceding = f"encoder.layer.{source - 1}.output.LayerNorm" if source > 0 else "embeddings.LayerNorm"
+            names[f"{ours}.attention_norm.{kind}"] = f"{preceding}.{kind}"
             names[f"{ours}.attention.qkv.{kind}"] = tuple(
                 f"{theirs}.attention.self.{part}.{kind}" for part in ("query", "key", "value")
             )
@@ -149,19 +167,24 @@ def bert_name_map(num_layers: int) -> dict[str, str | tuple[str, ...]]:
             names[f"{ours}.feed_forward_norm.{kind}"] = f"{theirs}.attention.output.LayerNorm.{kind}"
             names[f"{ours}.feed_forward.up.{kind}"] = f"{theirs}.intermediate.dense.{kind}"
             names[f"{ours}.feed_forward.down.{kind}"] = f"{theirs}.output.dense.{kind}"
-            following = f"versebert.layers.{layer + 1}.attention_norm" if layer + 1 < num_layers else None
-            names[f"{following or 'versebert.final_norm'}.{kind}"] = f"{theirs}.output.LayerNorm.{kind}"
+        names[f"versebert.final_norm.{kind}"] = f"encoder.layer.{layers[-1]}.output.LayerNorm.{kind}"
     return names
 
 
-def warm_start(model: torch.nn.Module, checkpoint_dir: str | Path) -> WarmStartReport:
+def warm_start(
+    model: torch.nn.Module, checkpoint_dir: str | Path, layers: Sequence[int] | None = None
+) -> WarmStartReport:
     """Copy the BERT checkpoint at ``checkpoint_dir`` into ``model`` (a VerseBertForMaskedLM) in place.
 
+    ``layers`` names the checkpoint's layer for each of ours, in order (default: the first ones).
     A tensor is copied when its shape matches ours; attention weights also need the same number of
     heads (the same matrix split into other heads is another function). Everything else is reported.
     """
     tensors, bert_config = load_bert_checkpoint(checkpoint_dir)
     config = model.config
+    if layers is not None:
+        check_source_layers(layers, ours=config.num_hidden_layers, theirs=bert_config.get("num_hidden_layers"),
+                            checkpoint=checkpoint_dir)
     if bert_config.get("hidden_size") != config.hidden_size:
         raise UserError(
             f"{checkpoint_dir} has hidden_size {bert_config.get('hidden_size')}, the model {config.hidden_size}: "
@@ -179,7 +202,7 @@ def warm_start(model: torch.nn.Module, checkpoint_dir: str | Path) -> WarmStartR
     ours = dict(model.named_parameters())
     used: set[str] = set()
     with torch.no_grad():
-        for name, source in bert_name_map(config.num_hidden_layers).items():
+        for name, source in bert_name_map(config.num_hidden_layers, layers).items():
             sources = source if isinstance(source, tuple) else (source,)
             if name not in ours or not all(part in tensors for part in sources):
                 continue
@@ -208,6 +231,8 @@ def warm_start(model: torch.nn.Module, checkpoint_dir: str | Path) -> WarmStartR
     for name in sorted(set(tensors) - used):
         if name in reasons:
             reason = reasons[name]
+        elif name.startswith("encoder.layer.") and layers is not None:
+            reason = f"not among the layers taken ({', '.join(map(str, layers))})"
         elif name.startswith("encoder.layer."):
             reason = f"the model has {config.num_hidden_layers} layers"
         else:
@@ -219,12 +244,24 @@ def warm_start(model: torch.nn.Module, checkpoint_dir: str | Path) -> WarmStartR
     return report
 
 
+def check_source_layers(layers: Sequence[int], *, ours: int, theirs: int | None, checkpoint: str | Path) -> None:
+    """Refuse ``layers`` that are not one increasing checkpoint layer for each of the model's layers."""
+    listed = ", ".join(map(str, layers))
+    if len(layers) != ours:
+        raise UserError(f"mlm.init_layers names {len(layers)} layers ({listed}) for a model of {ours}")
+    if theirs is not None and any(layer >= theirs for layer in layers):
+        raise UserError(f"mlm.init_layers ({listed}): {checkpoint} has layers 0 to {theirs - 1}")
+    if list(layers) != sorted(set(layers)):
+        raise UserError(f"mlm.init_layers ({listed}) must be increasing, each layer once")
+
+
 __all__ = [
     "KNOWN_CHECKPOINTS",
     "WARM_START_RECORD",
     "WarmStartReport",
     "WarmStartSource",
     "bert_name_map",
+    "check_source_layers",
     "load_bert_checkpoint",
     "resolve_warm_start",
     "warm_start",
