@@ -95,6 +95,8 @@ def test_a_shallower_model_takes_the_named_layers_with_the_norms_that_precede_th
     skipped = dict(report.skipped)
     assert "not among the layers taken (1, 5)" in skipped["encoder.layer.3.output.dense.weight"]
     assert "encoder.layer.0.output.LayerNorm.weight" not in skipped  # it is layer 1's input norm
+    assert skipped["embeddings.LayerNorm.weight"] == "the norm before layer 0, which is not taken"
+    assert skipped["encoder.layer.1.output.LayerNorm.bias"] == "the norm before layer 2, which is not taken"
     assert not any(name.startswith("versebert.") for name in report.not_initialised)
 
 

@@ -228,9 +228,13 @@ def warm_start(
         "embeddings.token_type_embeddings.weight": "the model has no segment embeddings (type_vocab_size=0)",
         "cls.predictions.decoder.weight": "tied to the word embeddings",
     }
+    taken = set(range(config.num_hidden_layers) if layers is None else layers)
     for name in sorted(set(tensors) - used):
+        reader = _layer_reading_norm(name) if layers is not None else None
         if name in reasons:
             reason = reasons[name]
+        elif reader is not None and reader not in taken:
+            reason = f"the norm before layer {reader}, which is not taken"
         elif name.startswith("encoder.layer.") and layers is not None:
             reason = f"not among the layers taken ({', '.join(map(str, layers))})"
         elif name.startswith("encoder.layer."):
@@ -242,6 +246,17 @@ def warm_start(
     tied = {"lm_head.decoder.weight"}
     report.not_initialised = [name for name in ours if name not in mapped and name not in tied]
     return report
+
+
+def _layer_reading_norm(name: str) -> int | None:
+    """The checkpoint layer whose input the LayerNorm ``name`` normalises (post-LN: the embedding norm
+    before layer 0, a layer's output norm before the next), or None for any other tensor."""
+    if name.startswith("embeddings.LayerNorm."):
+        return 0
+    parts = name.split(".")
+    if name.startswith("encoder.layer.") and parts[3:5] == ["output", "LayerNorm"]:
+        return int(parts[2]) + 1
+    return None
 
 
 def check_source_layers(layers: Sequence[int], *, ours: int, theirs: int | None, checkpoint: str | Path) -> None:
