@@ -164,7 +164,9 @@ def dense_systems(
     encoder = DenseEncoder(model_dir, name=name)
     load_seconds = time.perf_counter() - start
     sample = list(corpus.texts[:: max(1, len(corpus) // args.embed_sample)][: args.embed_sample])
-    encoder.encode(sample[:8])  # warm up
+    # warm up on the whole sample: the first pass over each batch shape pays one-time costs (kernel
+    # selection, fresh pages) that made whichever model ran first look several per cent slower
+    encoder.encode(sample)
     start = time.perf_counter()
     encoder.encode(sample)
     per_verse = (time.perf_counter() - start) / len(sample)
