@@ -211,7 +211,7 @@ def test_stage_sections_are_read_from_a_preset_mapping():
         stage_config("query_pairs", typed_preset(preset))
 
 
-@pytest.mark.parametrize("name", ["tiny", "mini", "small", "small-minilm", "minilm-l3", "base"])
+@pytest.mark.parametrize("name", ["tiny", "mini", "small", "small-minilm", "minilm-l3", "minilm-l2", "base"])
 def test_every_preset_has_both_stages(name):
     from versebert.training.config import load_preset
 

@@ -28,7 +28,8 @@ def test_every_preset_loads_with_its_shape_and_the_16k_vocabulary(name):
     assert config.hidden_size == SHAPES[name][1] and config.vocab_size == 16000
 
 
-@pytest.mark.parametrize(("name", "layers"), [("small-minilm", (0, 1, 2, 3, 4, 5)), ("minilm-l3", (1, 3, 5))])
+@pytest.mark.parametrize(
+    ("name", "layers"), [("small-minilm", (0, 1, 2, 3, 4, 5)), ("minilm-l3", (1, 3, 5)), ("minilm-l2", (2, 5))])
 def test_the_warm_start_presets_have_the_shape_of_their_checkpoint(name, layers):
     import json
     from pathlib import Path
