@@ -94,6 +94,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
     )
     mlm = dataclasses.asdict(preset.mlm)
     warm_start = WarmStartSource.load(layout.mlm)
+    warm_start_layers = list(warm_start.layers) if warm_start and warm_start.layers else None
     teacher = preset.distillation.teacher_name
     return ModelCardFacts(
         model_name=model_name,
@@ -106,7 +107,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         evaluation=evaluation_rows(report, our_model, model_name),
         base_model=warm_start.hub_id if warm_start else None,
         warm_started_from=warm_start.name if warm_start else None,
-        warm_start_layers=list(warm_start.layers) if warm_start and warm_start.layers else None,
+        warm_start_layers=warm_start_layers,
         distilled_from=teacher if preset.distillation.enabled else None,
         run_dir=str(layout.root),
         training={
@@ -114,7 +115,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
                 key: mlm[key] for key in MLM_SUMMARY_FIELDS if mlm.get(key) is not None
             }
             | ({"warm start": warm_start.name} if warm_start else {})
-            | ({"warm start layers": list(warm_start.layers)} if warm_start and warm_start.layers else {}),
+            | ({"warm start layers": warm_start_layers} if warm_start_layers else {}),
             **(
                 {
                     f"Teacher tuning: {preset.distillation.teacher} trained by stage B on the train topics": (

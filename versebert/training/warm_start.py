@@ -228,12 +228,11 @@ def warm_start(
         "embeddings.token_type_embeddings.weight": "the model has no segment embeddings (type_vocab_size=0)",
         "cls.predictions.decoder.weight": "tied to the word embeddings",
     }
-    taken = set(range(config.num_hidden_layers) if layers is None else layers)
     for name in sorted(set(tensors) - used):
         reader = _layer_reading_norm(name) if layers is not None else None
         if name in reasons:
             reason = reasons[name]
-        elif reader is not None and reader not in taken:
+        elif reader is not None and reader not in layers:
             reason = f"the norm before layer {reader}, which is not taken"
         elif name.startswith("encoder.layer.") and layers is not None:
             reason = f"not among the layers taken ({', '.join(map(str, layers))})"
