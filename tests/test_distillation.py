@@ -67,6 +67,19 @@ def test_texts_are_topics_then_verses_then_clauses_without_held_out_verses(toy_d
         "For God so loved the world", "that he gave his only Son"]
 
 
+def test_teacher_words_are_whole_words_after_the_topics_and_before_the_verses(tmp_path, toy_data):  # noqa: F811
+    from versebert.training.distillation import teacher_words
+
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[CLS]\n##ing\nthe\nanxiety\n1984\nvaccinations\nhope\nx\n")
+    words = teacher_words(tmp_path)
+    assert words == ["the", "anxiety", "vaccinations", "hope"]
+    texts, verse_ids = distillation_texts(config_for("unused"), toy_data.texts, ["love", "hope"], frozenset(), words)
+    assert texts[:5] == ["love", "hope", "the", "anxiety", "vaccinations"]  # "hope" once, as a topic
+    assert verse_ids[:5] == [0] * 5 and verse_ids[5] != 0
+    with pytest.raises(UserError, match="has no vocab.txt"):
+        teacher_words(tmp_path / "elsewhere")
+
+
 def test_the_teachers_embeddings_are_cached_by_content(teacher, tmp_path):
     first = teacher_embeddings(["Jesus wept.", "God is love."], str(teacher))
     assert first.shape == (2, 48) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
@@ -188,14 +201,16 @@ def test_length_grouped_distillation_batches_hold_texts_of_similar_length():
     assert spread[8] < 0.25 * spread[1], spread
 
 
-@pytest.mark.parametrize("length_group_batches", [1, 2])
+@pytest.mark.parametrize(
+    "batching", [{}, {"length_group_batches": 2}, {"clusters": 4, "cluster_rows": 3}], ids=["random", "length", "clusters"]
+)
 def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(
-    length_group_batches, teacher, mlm_checkpoint, toy_data, tmp_path  # noqa: F811
+    batching, teacher, mlm_checkpoint, toy_data, tmp_path  # noqa: F811
 ):
     from versebert.training.contrastive import train_stage
 
     config = config_for(teacher)
-    config = DistillationConfig(**{**config.__dict__, "length_group_batches": length_group_batches})
+    config = DistillationConfig(**{**config.__dict__, **batching})
     whole = train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "whole" / "model")
     interrupted = tmp_path / "resumed" / "model-run"
     shutil.copytree(whole.work_dir, interrupted)
@@ -208,9 +223,38 @@ def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(
         np.testing.assert_allclose(weights[0][name], weights[1][name], atol=1e-6, err_msg=name)
 
 
+def test_teacher_clusters_group_neighbours_and_are_seeded():
+    from versebert.training.distillation import teacher_clusters
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 16))
+    truth = np.repeat(np.arange(5), 40)
+    points = centres[truth] + 0.05 * rng.normal(size=(200, 16))
+    clusters = teacher_clusters(points.astype(np.float32), 5, seed=1)
+    assert len(clusters) == 200
+    for centre in range(5):  # every true neighbourhood lands in one cluster
+        assert len({clusters[row] for row in np.flatnonzero(truth == centre)}) == 1
+    assert clusters == teacher_clusters(points.astype(np.float32), 5, seed=1)
+    assert len(set(teacher_clusters(points[:3].astype(np.float32), 50))) <= 3  # never more clusters than texts
+
+
+def test_cluster_batches_come_from_the_teachers_neighbourhoods(teacher, toy_data):  # noqa: F811
+    from versebert.training.distillation import build_distillation_set
+
+    config = DistillationConfig(**{**config_for(teacher).__dict__, "clusters": 3, "cluster_rows": 4})
+    rows = build_distillation_set(config, toy_data)
+    assert rows.clusters is not None and len(rows.clusters) == len(rows) and len(set(rows.clusters)) == 3
+    factory = rows.batch_sampler()
+    assert factory.clusters == rows.clusters and factory.cluster_rows == 4
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
+        ({"clusters": -1}, "distillation.clusters must be a non-negative integer"),
+        ({"teacher_words": 1}, "distillation.teacher_words must be true or false"),
+        ({"clusters": 8, "cluster_rows": 0}, "distillation.cluster_rows must be a positive integer"),
+        ({"clusters": 8, "length_group_batches": 4}, "set one of them"),
         ({"loss": "cosine"}, "distillation.loss must be one of"),
         ({"length_group_batches": 0}, "distillation.length_group_batches must be a positive integer"),
         ({"length_group_batches": 2.5}, "distillation.length_group_batches must be a positive integer"),

@@ -128,3 +128,40 @@ def test_settings_validate_when_built_in_python_too():
 def test_an_unknown_preset_lists_the_available_ones():
     with pytest.raises(UserError, match="tiny"):
         load_preset("gigantic")
+
+
+def test_a_preset_built_on_a_base_states_only_what_it_changes():
+    l2, l3 = load_preset("minilm-l2"), load_preset("minilm-l3")
+    assert (l2.model.num_hidden_layers, l2.mlm.init_layers) == (2, (2, 5))
+    assert (l3.model.num_hidden_layers, l3.mlm.init_layers) == (3, (1, 3, 5))
+    # everything else is inherited setting by setting, nested sections too
+    assert l2.model.hidden_size == l3.model.hidden_size == 384
+    assert l2.mlm.learning_rate == l3.mlm.learning_rate and l2.distillation == l3.distillation
+    assert l2.query_pairs == l3.query_pairs
+
+
+def test_a_base_merges_nested_settings_replaces_lists_and_resolves_paths(tmp_path):
+    (tmp_path / "parent.yaml").write_text("base: mini\nquery_pairs:\n  training:\n    epochs: 5\n")
+    (tmp_path / "child.yaml").write_text(
+        "base: parent.yaml\ndata:\n  translations: [WEB]\nquery_pairs:\n  training:\n    learning_rate: 3.0e-5\n"
+    )
+    child, mini = load_preset(tmp_path / "child.yaml"), load_preset("mini")
+    assert child.query_pairs.training.epochs == 5 and child.query_pairs.training.learning_rate == 3e-5
+    assert child.query_pairs.training.batch_size == mini.query_pairs.training.batch_size
+    assert child.data.translations == ("WEB",)  # a list replaces, it does not extend
+    assert child.model == mini.model and child.name == "child"
+    overridden = load_preset(tmp_path / "child.yaml", ["query_pairs.training.epochs=1"])
+    assert overridden.query_pairs.training.epochs == 1  # --set still has the last word
+
+
+def test_bad_bases_are_refused_by_name(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(UserError, match="preset bases form a cycle"):
+        load_preset(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: no-such-preset\n")
+    with pytest.raises(UserError, match="unknown preset 'no-such-preset'"):
+        load_preset(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [mini]\n")
+    with pytest.raises(UserError, match="base must name a preset"):
+        load_preset(tmp_path / "d.yaml")

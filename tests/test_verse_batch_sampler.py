@@ -11,6 +11,7 @@ from datasets import Dataset
 from versebert.training.verse_batch_sampler import (
     VerseAwareBatchSampler,
     VerseAwareBatchSamplerFactory,
+    cluster_run_order,
     encode_row_keys,
     plan_batches,
 )
@@ -23,10 +24,14 @@ def many_translations_of_few_verses(num_verses=30, translations=6):
     return verse_of_row, encode_row_keys([[("verse", verse)] for verse in verse_of_row])
 
 
-def sampler_for(row_keys, batch_size, *, drop_last=False, seed=7, lengths=None, group_batches=1):
+def sampler_for(row_keys, batch_size, *, drop_last=False, seed=7, lengths=None, group_batches=1, clusters=None,
+                cluster_rows=32):
     dataset = Dataset.from_dict({"anchor": [f"a{i}" for i in range(len(row_keys))]})
     lengths = tuple(lengths) if lengths is not None else None
-    factory = VerseAwareBatchSamplerFactory(row_keys, lengths=lengths, group_batches=group_batches)
+    clusters = tuple(clusters) if clusters is not None else None
+    factory = VerseAwareBatchSamplerFactory(
+        row_keys, lengths=lengths, group_batches=group_batches, clusters=clusters, cluster_rows=cluster_rows
+    )
     return factory(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=[], seed=seed)
 
 
@@ -173,3 +178,56 @@ def test_length_grouping_needs_one_length_per_row():
         VerseAwareBatchSampler(dataset, batch_size=2, drop_last=False, row_keys=row_keys, group_batches=4)
     with pytest.raises(ValueError, match="group_batches must be a positive integer"):
         VerseAwareBatchSampler(dataset, batch_size=2, drop_last=False, row_keys=row_keys, group_batches=0)
+
+
+def clusters_of(row_count, cluster_count):
+    return [random.Random(row).randrange(cluster_count) for row in range(row_count)]
+
+
+def test_cluster_runs_use_every_row_once_in_runs_of_one_cluster():
+    import torch
+
+    clusters = clusters_of(500, 12)
+    order = cluster_run_order(clusters, 8, torch.Generator().manual_seed(0))
+    assert sorted(order) == list(range(500))
+    runs, start = [], 0
+    while start < len(order):  # a run ends when the cluster changes or after 8 rows
+        end = start + 1
+        while end < len(order) and end - start < 8 and clusters[order[end]] == clusters[order[start]]:
+            end += 1
+        runs.append(order[start:end])
+        start = end
+    assert max(len(run) for run in runs) == 8
+    # only each cluster's last run is short (two consecutive short runs of one cluster would merge above)
+    short = [clusters[run[0]] for run in runs if len(run) < 8]
+    assert len(short) <= 12 + 1
+
+
+def test_cluster_batches_hold_neighbourhoods_where_a_shuffle_spreads_them():
+    verse_of_row = list(range(600))
+    row_keys = encode_row_keys([[("verse", verse)] for verse in verse_of_row])
+    clusters = clusters_of(600, 30)
+    plain = list(sampler_for(row_keys, 32))
+    clustered = list(sampler_for(row_keys, 32, clusters=clusters, cluster_rows=8))
+    assert sorted(row for batch in clustered for row in batch) == list(range(600))
+
+    def clusters_per_batch(batches):
+        return sum(len({clusters[row] for row in batch}) for batch in batches) / len(batches)
+
+    assert clusters_per_batch(clustered) < 8  # runs of up to 8 rows, so a few clusters a batch
+    assert clusters_per_batch(plain) > 15
+
+
+def test_cluster_batches_replay_per_epoch_and_refuse_bad_settings():
+    _, row_keys = many_translations_of_few_verses(num_verses=40, translations=3)
+    clusters = clusters_of(len(row_keys), 6)
+    first, again = (sampler_for(row_keys, 16, clusters=clusters, cluster_rows=4, seed=3) for _ in range(2))
+    assert_replays_per_seed_and_changes_per_epoch(first, again)
+    dataset = Dataset.from_dict({"anchor": ["x"] * len(row_keys)})
+    common = dict(batch_size=4, drop_last=False, row_keys=row_keys)
+    with pytest.raises(ValueError, match="3 cluster ids for 120 rows"):
+        VerseAwareBatchSampler(dataset, **common, clusters=[0, 1, 2])
+    with pytest.raises(ValueError, match="not both"):
+        VerseAwareBatchSampler(dataset, **common, clusters=clusters, lengths=[1] * 120, group_batches=2)
+    with pytest.raises(ValueError, match="cluster_rows must be a positive integer"):
+        VerseAwareBatchSampler(dataset, **common, clusters=clusters, cluster_rows=0)

@@ -486,7 +486,9 @@ class QueryPairsConfig(ContrastiveStageConfig):
 class DistillationConfig(ContrastiveStageConfig):
     """Embedding distillation between MLM and stage A (Reimers & Gurevych 2020): the student learns to
     reproduce ``teacher``'s normalized embeddings of verses of ``translations``, the train topic texts
-    (``include_topics``) and up to ``phrases_per_verse`` clauses cut from each verse (queries are short).
+    (``include_topics``) and up to ``phrases_per_verse`` clauses cut from each verse (queries are short);
+    ``teacher_words`` adds every whole word of the teacher's WordPiece vocabulary, alone (today's words
+    that scripture never uses, such as the "anxiety" of a query).
 
     The teacher (``all-MiniLM-L6-v2``, the offline package, or a SentenceTransformer directory) is a
     training-time teacher only: it is never needed at inference, and the card names it. Its embeddings
@@ -495,9 +497,12 @@ class DistillationConfig(ContrastiveStageConfig):
     the teacher's and the student's own in-batch similarity distributions at ``temperature`` (soft
     targets), ``kl`` trains on that divergence alone (no projection: it holds for any width).
     Off unless ``enabled``; the probe's held-out verses are never distilled on. ``max_texts`` caps the
-    set (0: no cap), keeping the most useful first: topics, then verses, then phrases.
+    set (0: no cap), keeping the most useful first: topics, then words, then verses, then phrases.
     ``length_group_batches`` > 1 batches texts of similar length, sorted within groups of that many
     batches (1: random batches, which pad three-word topics to the longest verse beside them).
+    ``clusters`` > 0 clusters the teacher's embeddings (spherical k-means) and builds each batch from
+    runs of ``cluster_rows`` texts of one cluster (topic-aware sampling, Hofstätter et al. 2021), so the
+    in-batch distributions rank near neighbours rather than texts that are all unrelated (0: random).
     ``training.mini_batch_size`` < ``batch_size`` runs each batch's forward in chunks of that many
     texts of similar length, each padded to its own longest text: the same loss over the same batch
     (every in-batch negative kept), on far fewer padding tokens.
@@ -513,12 +518,15 @@ class DistillationConfig(ContrastiveStageConfig):
     teacher: str = "all-MiniLM-L6-v2"
     translations: tuple[str, ...] = (DEFAULT_TRANSLATION, "KJV")
     include_topics: bool = True
+    teacher_words: bool = False
     phrases_per_verse: int = 1
     loss: str = "mse"
     kl_weight: float = 1.0
     temperature: float = 0.05
     max_texts: int = 0
     length_group_batches: int = 1
+    clusters: int = 0
+    cluster_rows: int = 32
     teacher_tuning_epochs: float = 0.0
 
     @property
@@ -531,7 +539,7 @@ class DistillationConfig(ContrastiveStageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("enabled", "include_topics"):
+        for name in ("enabled", "include_topics", "teacher_words"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{self.section}.{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.teacher, str) or not self.teacher:
@@ -541,6 +549,13 @@ class DistillationConfig(ContrastiveStageConfig):
         for name in ("phrases_per_verse", "max_texts"):
             _non_negative_int(self.section, name, getattr(self, name))
         _check_positive(self.section, "length_group_batches", self.length_group_batches, int)
+        _non_negative_int(self.section, "clusters", self.clusters)
+        _check_positive(self.section, "cluster_rows", self.cluster_rows, int)
+        if self.clusters and self.length_group_batches > 1:
+            raise ValueError(
+                f"{self.section}.clusters and {self.section}.length_group_batches both choose what shares a "
+                "batch: set one of them (training.mini_batch_size removes the padding either way)"
+            )
         _check_positive(self.section, "kl_weight", self.kl_weight, float)
         _check_positive(self.section, "temperature", self.temperature, float)
         epochs = self.teacher_tuning_epochs
@@ -695,17 +710,44 @@ def preset_path(name_or_path: str | Path) -> Path:
     return candidate
 
 
-def load_preset(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Preset:
-    """Load and validate a preset; ``overrides`` are ``section.key=value`` strings (YAML values)
-    applied on top, e.g. ``["mlm.max_steps=200"]``."""
+def merge_settings(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied: mappings merge key by key, any other value (lists too) replaces."""
+    merged = dict(base)
+    for key, value in changes.items():
+        inherited = merged.get(key)
+        both_mappings = isinstance(value, Mapping) and isinstance(inherited, Mapping)
+        merged[key] = merge_settings(inherited, value) if both_mappings else value
+    return merged
+
+
+def read_preset_mapping(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A preset file's sections, with its ``base:`` preset (a name, or a path relative to the file)
+    read first and overridden setting by setting, so a variant states only what it changes."""
     import yaml
 
-    path = preset_path(name_or_path)
+    if path.resolve() in _seen:
+        chain = " -> ".join(str(step) for step in (*_seen, path.resolve()))
+        raise UserError(f"preset bases form a cycle: {chain}")
     with open(path, encoding="utf-8") as handle:
         raw = yaml.safe_load(handle) or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
-    raw = apply_overrides(raw, overrides)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise UserError(f"{path}: base must name a preset or a YAML file, got {base!r}")
+    relative = path.parent / base
+    base_path = preset_path(relative if relative.suffix in (".yaml", ".yml") else base)
+    return merge_settings(read_preset_mapping(base_path, (*_seen, path.resolve())), raw)
+
+
+def load_preset(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Preset:
+    """Load and validate a preset (and the ``base:`` it builds on, see :func:`read_preset_mapping`);
+    ``overrides`` are ``section.key=value`` strings (YAML values) applied on top, e.g.
+    ``["mlm.max_steps=200"]``."""
+    path = preset_path(name_or_path)
+    raw = apply_overrides(read_preset_mapping(path), overrides)
     try:
         return preset_from_mapping(raw, name=path.stem)
     except ValueError as error:

@@ -47,12 +47,16 @@ class DistillationSet:
     verse_ids: tuple[int, ...]  # 0 for a topic
     row_keys: RowKeys
     length_group_batches: int = 1
+    clusters: tuple[int, ...] | None = None  # each text's cluster of the teacher's space
+    cluster_rows: int = 32
 
     def __post_init__(self) -> None:
         if not self.texts:
             raise UserError("the distillation set is empty: check distillation.translations and include_topics")
         if self.targets.shape[0] != len(self.texts):
             raise ValueError(f"{self.targets.shape[0]} teacher embeddings for {len(self.texts)} texts")
+        if self.clusters is not None and len(self.clusters) != len(self.texts):
+            raise ValueError(f"{len(self.clusters)} cluster ids for {len(self.texts)} texts")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -72,7 +76,8 @@ class DistillationSet:
 
         With ``length_group_batches`` > 1 a batch holds texts of similar length (characters stand in
         for tokens: the set is built before any tokenizer is chosen), so short topics and clauses are
-        not padded to the longest verse of a mixed batch.
+        not padded to the longest verse of a mixed batch. With ``clusters``, a batch is made of runs of
+        ``cluster_rows`` texts that are neighbours in the teacher's space (see :func:`teacher_clusters`).
         """
         grouped = self.length_group_batches > 1
         return VerseAwareBatchSamplerFactory(
@@ -80,6 +85,8 @@ class DistillationSet:
             min_batch_size,
             lengths=tuple(len(text) for text in self.texts) if grouped else None,
             group_batches=self.length_group_batches,
+            clusters=self.clusters,
+            cluster_rows=self.cluster_rows,
         )
 
 
@@ -94,9 +101,11 @@ def distillation_texts(
     verses: dict[str, dict[int, str]],
     topics: Sequence[str],
     held_out: frozenset[int],
+    words: Sequence[str] = (),
 ) -> tuple[list[str], list[int]]:
     """The texts to distil on, each once (normalized), in the order of what matters most: the train
-    topics, then verses of each translation, then clauses; held-out probe verses are left out."""
+    topics, then single ``words`` (see :func:`teacher_words`), then verses of each translation, then
+    clauses; held-out probe verses are left out."""
     rng = random.Random(config.training.seed)
     texts, verse_ids, seen = [], [], set()
 
@@ -110,6 +119,8 @@ def distillation_texts(
     if config.include_topics:
         for topic in topics:
             add(topic, 0)
+    for word in words:
+        add(word, 0)
     for code in config.translations:
         for verse_id, text in sorted(verses[code].items()):
             if verse_id not in held_out:
@@ -141,6 +152,21 @@ def teacher_directory(teacher: str) -> Path:
     if not (directory / "modules.json").is_file():
         raise UserError(f"distillation.teacher {teacher}: not a SentenceTransformer directory (no modules.json)")
     return directory
+
+
+def teacher_words(directory: Path, *, min_letters: int = 3) -> list[str]:
+    """The whole English words of the teacher's WordPiece vocabulary (``vocab.txt``), in its order.
+
+    Search queries name needs in today's words ("anxiety", "vaccinations", "procrastination"); one in
+    seven dev topics has a word that neither the Bible nor a train topic contains, so the student never
+    sees it in context. Distilled alone, each word still gets the teacher's meaning: the teacher learned
+    it from a billion sentence pairs, and a word costs a few tokens.
+    """
+    vocabulary = directory / "vocab.txt"
+    if not vocabulary.is_file():
+        raise UserError(f"distillation.teacher_words needs a WordPiece teacher: {directory} has no vocab.txt")
+    pattern = re.compile(rf"[a-z]{{{min_letters},}}")
+    return [token for token in vocabulary.read_text(encoding="utf-8").split() if pattern.fullmatch(token)]
 
 
 def teacher_digest(directory: Path) -> str:
@@ -179,6 +205,37 @@ def teacher_embeddings(texts: Sequence[str], teacher: str, *, batch_size: int = 
     return embeddings
 
 
+def teacher_clusters(targets: np.ndarray, count: int, *, seed: int = 0, iterations: int = 20) -> tuple[int, ...]:
+    """Each embedding's cluster by spherical k-means (cosine) with ``count`` centroids, seeded.
+
+    Topic-aware batches (Hofstätter et al. 2021) need neighbourhoods of the teacher's space: in a batch
+    of random texts nearly every pair is unrelated, so the teacher's in-batch distribution says little
+    beyond "far"; in a run of neighbours it ranks close candidates, which is what search has to do.
+    """
+    if count < 1:
+        raise ValueError(f"the number of clusters must be positive, got {count}")
+    points = torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32)), dim=-1)
+    count = min(count, len(points))
+    generator = torch.Generator().manual_seed(seed)
+    # k-means++ seeding: each next centroid drawn in proportion to its distance from the nearest one
+    # chosen, so two centroids rarely start in one neighbourhood and split it
+    chosen = [int(torch.randint(len(points), (1,), generator=generator))]
+    distance = 1 - points @ points[chosen[0]]
+    for _ in range(1, count):
+        weights = distance.clamp(min=0)
+        if float(weights.sum()) <= 0:
+            break  # fewer distinct points than clusters
+        chosen.append(int(torch.multinomial(weights, 1, generator=generator)))
+        distance = torch.minimum(distance, 1 - points @ points[chosen[-1]])
+    centroids = points[chosen]
+    for _ in range(iterations):
+        assignment = (points @ centroids.T).argmax(dim=1)
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, points)
+        empty = sums.norm(dim=1) == 0  # a centroid nobody chose keeps its place
+        centroids = torch.where(empty[:, None], centroids, torch.nn.functional.normalize(sums, dim=-1))
+    return tuple((points @ centroids.T).argmax(dim=1).tolist())
+
+
 def distillation_rows(config: DistillationConfig, data) -> tuple[list[str], list[int]]:
     """The stage's texts and their verse ids, from its data, before the teacher embeds them (see
     :func:`distillation_texts`; the probe's held-out verses are left out)."""
@@ -187,7 +244,8 @@ def distillation_rows(config: DistillationConfig, data) -> tuple[list[str], list
     every_verse = set().union(*(verses.keys() for verses in data.texts.values()))
     held_out = held_out_verse_ids(every_verse, config.probe.held_out_per_mille)
     topics = data.train.topics if (config.include_topics and data.train is not None) else []
-    return distillation_texts(config, data.texts, topics, held_out)
+    words = teacher_words(teacher_directory(config.teacher)) if config.teacher_words else []
+    return distillation_texts(config, data.texts, topics, held_out, words)
 
 
 def text_row_keys(texts: Sequence[str]) -> RowKeys:
@@ -206,7 +264,16 @@ def build_distillation_set(config: DistillationConfig, data) -> DistillationSet:
         )
     texts, verse_ids = distillation_rows(config, data)
     targets = teacher_embeddings(texts, config.teacher, batch_size=config.training.eval_batch_size)
-    return DistillationSet(tuple(texts), targets, tuple(verse_ids), text_row_keys(texts), config.length_group_batches)
+    clusters = teacher_clusters(targets, config.clusters, seed=config.training.seed) if config.clusters else None
+    return DistillationSet(
+        tuple(texts),
+        targets,
+        tuple(verse_ids),
+        text_row_keys(texts),
+        config.length_group_batches,
+        clusters,
+        config.cluster_rows,
+    )
 
 
 def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -319,6 +386,8 @@ __all__ = [
     "make_distillation_loss",
     "restore_projection",
     "soft_target_kl",
+    "teacher_clusters",
     "teacher_embeddings",
+    "teacher_words",
     "text_row_keys",
 ]

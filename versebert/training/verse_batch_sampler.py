@@ -23,6 +23,10 @@ Rows of very different lengths (three-word topics beside ninety-token verses) pa
 longest row. Given the rows' ``lengths`` and ``group_batches`` > 1, the shuffle is cut into groups of
 ``group_batches`` batches, each sorted by length before it is planned, and the batches are then
 shuffled, as :class:`~.batching.LengthGroupedBatchSampler` does for the MLM.
+
+Given each row's ``clusters`` id instead (topic-aware sampling, Hofstätter et al. 2021, "TAS-B"), the
+shuffle is made of runs of ``cluster_rows`` rows of one cluster: a batch then holds a few neighbourhoods
+of the teacher's space, where its similarities say the most, instead of texts that are all far apart.
 """
 
 from __future__ import annotations
@@ -110,6 +114,20 @@ def plan_batches(
     return batches
 
 
+def cluster_run_order(clusters: Sequence[int], run_length: int, generator: torch.Generator) -> list[int]:
+    """Every row once, in runs of up to ``run_length`` rows of one cluster, the runs in random order.
+
+    Each cluster's rows are shuffled and cut into runs; only a cluster's last run can be shorter.
+    """
+    if run_length < 1:
+        raise ValueError(f"run_length must be a positive integer, got {run_length}")
+    members: dict[int, list[int]] = {}
+    for row in torch.randperm(len(clusters), generator=generator).tolist():
+        members.setdefault(clusters[row], []).append(row)
+    runs = [rows[start : start + run_length] for rows in members.values() for start in range(0, len(rows), run_length)]
+    return [row for index in torch.randperm(len(runs), generator=generator).tolist() for row in runs[index]]
+
+
 class VerseAwareBatchSampler(DefaultBatchSampler):
     """A ``DefaultBatchSampler`` whose batches follow :func:`plan_batches` over ``row_keys``.
 
@@ -131,6 +149,8 @@ class VerseAwareBatchSampler(DefaultBatchSampler):
         min_batch_size: int = 2,
         lengths: Sequence[int] | None = None,
         group_batches: int = 1,
+        clusters: Sequence[int] | None = None,
+        cluster_rows: int = 32,
     ) -> None:
         super().__init__(
             dataset,
@@ -151,17 +171,29 @@ class VerseAwareBatchSampler(DefaultBatchSampler):
             raise ValueError(f"group_batches must be a positive integer, got {group_batches!r}")
         if group_batches > 1 and lengths is None:
             raise ValueError("group_batches > 1 groups rows by length: pass their lengths")
+        if clusters is not None:
+            if len(clusters) != len(row_keys):
+                raise ValueError(f"{len(clusters)} cluster ids for {len(row_keys)} rows")
+            if group_batches > 1:
+                raise ValueError("rows come either in runs of one cluster or grouped by length, not both")
+            if isinstance(cluster_rows, bool) or not isinstance(cluster_rows, int) or cluster_rows < 1:
+                raise ValueError(f"cluster_rows must be a positive integer, got {cluster_rows!r}")
         self.row_keys = row_keys
         self.min_batch_size = min_batch_size
         self.lengths = lengths
         self.group_batches = group_batches
+        self.clusters = clusters
+        self.cluster_rows = cluster_rows
         self._plan: tuple[int, list[list[int]]] | None = None
 
     def _batches(self) -> list[list[int]]:
         """The plan of the current epoch, computed once (``__len__`` and ``__iter__`` share it)."""
         if self._plan is None or self._plan[0] != self.epoch:
             generator = torch.Generator().manual_seed(int(self.seed or 0) + self.epoch)
-            order = torch.randperm(len(self.row_keys), generator=generator).tolist()
+            if self.clusters is not None:
+                order = cluster_run_order(self.clusters, self.cluster_rows, generator)
+            else:
+                order = torch.randperm(len(self.row_keys), generator=generator).tolist()
             if self.group_batches > 1:  # rows a batch defers spill into the next group's first batch
                 group_size = self.batch_size * self.group_batches
                 groups = (order[start : start + group_size] for start in range(0, len(order), group_size))
@@ -192,6 +224,8 @@ class VerseAwareBatchSamplerFactory:
     min_batch_size: int = 2
     lengths: tuple[int, ...] | None = None
     group_batches: int = 1
+    clusters: tuple[int, ...] | None = None
+    cluster_rows: int = 32
 
     def __call__(
         self,
@@ -213,6 +247,8 @@ class VerseAwareBatchSamplerFactory:
             min_batch_size=self.min_batch_size,
             lengths=self.lengths,
             group_batches=self.group_batches,
+            clusters=self.clusters,
+            cluster_rows=self.cluster_rows,
         )
 
     def __repr__(self) -> str:  # the trainer logs its arguments; 60k rows of keys are not worth printing
