@@ -221,3 +221,24 @@ def test_the_card_lists_the_stages_the_run_had_and_names_the_distillation_loss(t
     assert tuned_facts.distilled_from == teacher and f"Distillation from {teacher} (KL" in next(
         key for key in tuned_facts.training if key.startswith("Distillation"))
     assert any(key.startswith("Teacher tuning: all-MiniLM-L6-v2") for key in tuned_facts.training)
+
+
+def test_the_card_says_what_the_student_was_distilled_on_and_how_batches_were_drawn(tmp_path):
+    from versebert.orchestration.model_card_facts import facts_from_run
+    from versebert.training.config import load_preset
+
+    layout = finished_run(tmp_path)
+
+    def distillation_of(*overrides):
+        preset = load_preset("tiny", ["distillation.enabled=true", *overrides])
+        training = facts_from_run(layout, preset, repo_id=None).training
+        return next(value for key, value in training.items() if key.startswith("Distillation"))
+
+    plain = distillation_of("distillation.teacher_words=false", "distillation.clusters=0",
+                            "distillation.length_group_batches=1")
+    assert plain["batches"] == "random" and "vocabulary" not in plain["texts"]
+    assert plain["texts"].startswith("the train topics, WEB and KJV verses")
+    clustered = distillation_of("distillation.teacher_words=true", "distillation.clusters=300",
+                                "distillation.cluster_rows=16", "distillation.length_group_batches=1")
+    assert "the words of all-MiniLM-L6-v2's vocabulary" in clustered["texts"]
+    assert clustered["batches"] == "topic-aware: runs of 16 texts from one of 300 clusters of the teacher's embeddings"

@@ -7,7 +7,7 @@ import json
 
 from ..conventions import METRICS_FILE, PROBE_ACCURACY, dev_metric, work_dir_for
 from ..errors import UserError
-from ..training.config import DISTILLATION_LOSSES
+from ..training.config import DISTILLATION_LOSSES, DistillationConfig
 from ..training.warm_start import WarmStartSource
 from .model_card import METRIC_NAMES, EvaluationRow, ModelCardFacts
 from .run_layout import RunLayout
@@ -85,6 +85,25 @@ def _fusion_summary(layout: RunLayout) -> dict[str, object]:
     }
 
 
+def distillation_data(config: DistillationConfig) -> dict[str, str]:
+    """What the student was distilled on and how its batches were drawn, as the card states them."""
+    texts = ["the train topics"] if config.include_topics else []
+    if config.teacher_words:
+        texts.append(f"the words of {config.teacher}'s vocabulary")
+    texts.append(" and ".join(config.translations) + " verses")
+    if config.phrases_per_verse:
+        texts.append(f"up to {config.phrases_per_verse} clause(s) cut from each verse")
+    cap = f" (the first {config.max_texts:,})" if config.max_texts else ""
+    if config.clusters:
+        batches = (f"topic-aware: runs of {config.cluster_rows} texts from one of {config.clusters} clusters "
+                   "of the teacher's embeddings")
+    elif config.length_group_batches > 1:
+        batches = "texts of similar length"
+    else:
+        batches = "random"
+    return {"texts": ", ".join(texts) + cap, "batches": batches}
+
+
 def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> ModelCardFacts:
     report = _read_json(layout.retrieval_report)
     config = _read_json(layout.model / "config.json")
@@ -137,6 +156,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
                         )
                     )
                     | {"loss": preset.distillation.loss}
+                    | distillation_data(preset.distillation)
                 }
                 if preset.distillation.enabled
                 else {}
