@@ -202,7 +202,9 @@ def test_length_grouped_distillation_batches_hold_texts_of_similar_length():
 
 
 @pytest.mark.parametrize(
-    "batching", [{}, {"length_group_batches": 2}, {"clusters": 4, "cluster_rows": 3}], ids=["random", "length", "clusters"]
+    "batching",
+    [{}, {"length_group_batches": 2}, {"clusters": 4, "cluster_rows": 3}],
+    ids=["random", "length", "clusters"],
 )
 def test_resuming_a_distillation_run_reproduces_the_uninterrupted_one(
     batching, teacher, mlm_checkpoint, toy_data, tmp_path  # noqa: F811
