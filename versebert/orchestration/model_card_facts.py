@@ -104,6 +104,15 @@ def distillation_data(config: DistillationConfig) -> dict[str, str]:
     return {"texts": ", ".join(texts) + cap, "batches": batches}
 
 
+def training_teachers(preset) -> str | None:
+    """Every model the run learned from at training time (distillation, stage B's soft targets), for
+    the card's "distilled from"; ``None`` when it learned from none."""
+    names = [preset.distillation.teacher_name] if preset.distillation.enabled else []
+    if preset.query_pairs.teacher is not None and preset.query_pairs.teacher not in names:
+        names.append(preset.query_pairs.teacher)
+    return " and ".join(names) or None
+
+
 def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> ModelCardFacts:
     report = _read_json(layout.retrieval_report)
     config = _read_json(layout.model / "config.json")
@@ -115,6 +124,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
     warm_start = WarmStartSource.load(layout.mlm)
     warm_start_layers = list(warm_start.layers) if warm_start and warm_start.layers else None
     teacher = preset.distillation.teacher_name
+    stage_b = preset.query_pairs
     return ModelCardFacts(
         model_name=model_name,
         repo_id=repo_id or f"versebert/{model_name}",
@@ -127,7 +137,7 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
         base_model=warm_start.hub_id if warm_start else None,
         warm_started_from=warm_start.name if warm_start else None,
         warm_start_layers=warm_start_layers,
-        distilled_from=teacher if preset.distillation.enabled else None,
+        distilled_from=training_teachers(preset),
         run_dir=str(layout.root),
         training={
             "MLM pre-training (dynamic 80/10/10 masking, AdamW, warmup + linear decay, clipping 1.0)": {
@@ -179,8 +189,14 @@ def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> 
                 _stage_summary(
                     layout,
                     layout.model.name,
-                    dataclasses.asdict(preset.query_pairs.training),
+                    dataclasses.asdict(stage_b.training),
                     CONTRASTIVE_SUMMARY_FIELDS,
+                )
+                | (
+                    {"teacher soft targets": f"{stage_b.teacher} (weight {stage_b.teacher_weight:g}, "
+                                             f"temperature {stage_b.teacher_temperature:g})"}
+                    if stage_b.teacher is not None
+                    else {}
                 )
             ),
             "Hybrid search: Reciprocal Rank Fusion of BM25 and dense, weights chosen by hybrid NDCG@10": (

@@ -450,6 +450,11 @@ class QueryPairsConfig(ContrastiveStageConfig):
     topic, its duplicates, or one within ``negative_exclude_window`` verses of a judged one).
     ``topic_pairs`` adds (topic, topic) rows for train topics whose judged verses overlap by at least
     ``topic_pair_min_overlap`` (Jaccard), up to ``topic_pairs_per_topic`` partners each.
+    ``teacher`` (a SentenceTransformer directory or ``all-MiniLM-L6-v2``; none by default) adds
+    ``teacher_weight`` x the KL divergence between the teacher's query → candidate distribution over the
+    batch (its cosines over ``teacher_temperature``) and the student's (:mod:`.teacher_guidance`): the
+    labels say which candidate is right, the teacher how the others rank. A training-time teacher only,
+    named in the card; it needs ``training.loss: mnrl``.
     """
 
     section = "query_pairs"
@@ -463,9 +468,24 @@ class QueryPairsConfig(ContrastiveStageConfig):
     topic_pairs: bool = False
     topic_pair_min_overlap: float = 0.5
     topic_pairs_per_topic: int = 2
+    teacher: str | None = None
+    teacher_weight: float = 1.0
+    teacher_temperature: float = 0.05
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.teacher is not None:
+            if not isinstance(self.teacher, str) or not self.teacher:
+                raise ValueError(
+                    f"{self.section}.teacher must name a SentenceTransformer or be null, got {self.teacher!r}"
+                )
+            if self.training.loss != "mnrl":
+                raise ValueError(
+                    f"{self.section}.teacher needs {self.section}.training.loss: mnrl (the teacher's soft targets "
+                    f"compare whole batches, which {self.training.loss} splits), got {self.training.loss!r}"
+                )
+        _check_positive(self.section, "teacher_weight", self.teacher_weight, float)
+        _check_positive(self.section, "teacher_temperature", self.teacher_temperature, float)
         _check_positive(self.section, "min_votes", self.min_votes)
         if self.max_per_topic is not None:
             _check_positive(self.section, "max_per_topic", self.max_per_topic)
@@ -604,7 +624,10 @@ class Preset:
         if not (self.distillation.enabled and epochs):
             return None
         stage_b = self.query_pairs
-        return dataclasses.replace(stage_b, training=dataclasses.replace(stage_b.training, epochs=epochs))
+        # the teacher learns from the labels alone: guided by itself it would be pulled back to where it began
+        return dataclasses.replace(
+            stage_b, teacher=None, training=dataclasses.replace(stage_b.training, epochs=epochs)
+        )
 
     def section(self, name: str) -> object:
         """A section's typed settings by its YAML name."""

@@ -162,7 +162,7 @@ def _query_pair_set(config: QueryPairsConfig, data: StageData) -> PairSet:
         if config.topic_pairs
         else []
     )
-    return query_pairs(
+    pairs = query_pairs(
         [(pair.topic, pair.verse_id) for pair in chosen],
         {code: data.texts[code] for code in config.translations},
         judged=judged if config.block_judged_negatives else None,
@@ -171,10 +171,21 @@ def _query_pair_set(config: QueryPairsConfig, data: StageData) -> PairSet:
         negatives_per_row=config.hard_negatives,
         topic_pairs=pairs_of_topics,
     )
+    if config.teacher is None:
+        return pairs
+    from .teacher_guidance import with_teacher_targets
+
+    return with_teacher_targets(pairs, config.teacher, batch_size=config.training.eval_batch_size)
 
 
 def _pair_loss(model, config: StageConfig, pairs: PairSet):
-    return make_loss(model, config.training)
+    if pairs.teacher_targets is None:
+        return make_loss(model, config.training)
+    from .teacher_guidance import make_teacher_guided_loss
+
+    return make_teacher_guided_loss(
+        model, weight=config.teacher_weight, temperature=config.teacher_temperature, **ranking_settings(config.training)
+    )
 
 
 def _distillation_set(config: DistillationConfig, data: StageData):
@@ -351,13 +362,19 @@ def recorded_evaluation(model_dir: str | Path, identity: str) -> dict[str, float
     return record.get("after") or None
 
 
+def ranking_settings(training: ContrastiveTrainingConfig) -> dict:
+    """MultipleNegativesRankingLoss's scale and directions: one-directional, or symmetric with a softmax
+    per direction."""
+    directions = ("query_to_doc", "doc_to_query") if training.symmetric else ("query_to_doc",)
+    partition_mode = "per_direction" if training.symmetric else "joint"
+    return dict(scale=training.scale, directions=directions, partition_mode=partition_mode)
+
+
 def make_loss(model, training: ContrastiveTrainingConfig):
     """MultipleNegativesRankingLoss, cached (GradCache) or not, one- or two-directional."""
     from sentence_transformers.sentence_transformer import losses
 
-    directions = ("query_to_doc", "doc_to_query") if training.symmetric else ("query_to_doc",)
-    partition_mode = "per_direction" if training.symmetric else "joint"
-    common = dict(scale=training.scale, directions=directions, partition_mode=partition_mode)
+    common = ranking_settings(training)
     if training.loss == "cached_mnrl":
         return losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=training.mini_batch_size, **common)
     return losses.MultipleNegativesRankingLoss(model, **common)

@@ -21,7 +21,9 @@ import itertools
 import random
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from .verse_batch_sampler import RowKeys, VerseAwareBatchSamplerFactory, encode_row_keys
 
@@ -43,6 +45,8 @@ class PairSet:
     ``negatives`` (optional) gives every row the same number of hard negative texts, which the loss
     reads as extra columns after the positive: (anchor, positive, negative_1, ..., negative_n).
     ``verse_ids`` is 0 for a row whose positive is not a verse (a topic-to-topic pair).
+    ``teacher_targets`` (optional, :mod:`.teacher_guidance`): a teacher's embedding of every text of
+    every row, (rows, columns, width), which the dataset carries as each row's label.
     """
 
     anchors: tuple[str, ...]
@@ -50,6 +54,7 @@ class PairSet:
     verse_ids: tuple[int, ...]
     row_keys: RowKeys
     negatives: tuple[tuple[str, ...], ...] = ()
+    teacher_targets: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         sizes = {len(self.anchors), len(self.positives), len(self.verse_ids), len(self.row_keys)}
@@ -66,18 +71,26 @@ class PairSet:
             self.negatives and not self.negatives[0]
         ):
             raise ValueError("PairSet.negatives must give every row the same number (>= 1) of negatives")
+        columns = 2 + (len(self.negatives[0]) if self.negatives else 0)
+        if self.teacher_targets is not None and self.teacher_targets.shape[:2] != (len(self.anchors), columns):
+            raise ValueError(
+                f"PairSet.teacher_targets has shape {self.teacher_targets.shape} for {len(self.anchors)} rows "
+                f"of {columns} texts"
+            )
 
     def __len__(self) -> int:
         return len(self.anchors)
 
     def dataset(self):
         """The training dataset: exactly the text columns the loss reads, in (anchor, positive,
-        negatives...) order."""
+        negatives...) order, and with teacher targets their embeddings, flattened, as the label."""
         from datasets import Dataset
 
         columns = {"anchor": list(self.anchors), "positive": list(self.positives)}
         for position in range(len(self.negatives[0]) if self.negatives else 0):
             columns[f"negative_{position + 1}"] = [row[position] for row in self.negatives]
+        if self.teacher_targets is not None:
+            columns["label"] = self.teacher_targets.reshape(len(self), -1).tolist()
         return Dataset.from_dict(columns)
 
     def batch_sampler(self, min_batch_size: int = 2) -> VerseAwareBatchSamplerFactory:
