@@ -83,11 +83,13 @@ def test_teacher_words_are_whole_words_after_the_topics_and_before_the_verses(tm
 def test_the_teachers_embeddings_are_cached_by_content(teacher, tmp_path):
     first = teacher_embeddings(["Jesus wept.", "God is love."], str(teacher))
     assert first.shape == (2, 48) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
-    entries = list((tmp_path / "cache" / "teacher-embeddings").glob("*.npy"))
-    assert len(entries) == 1
-    np.save(entries[0], np.zeros((2, 48), dtype=np.float32) + 7)  # a recognisable cached value
-    assert np.all(teacher_embeddings(["Jesus wept.", "God is love."], str(teacher)) == 7), "read from the cache"
-    assert teacher_embeddings(["Jesus wept."], str(teacher)).shape == (1, 48), "other texts: another entry"
+    (store,) = (tmp_path / "cache" / "teacher-embeddings").iterdir()  # one directory per teacher
+    (shard,) = store.glob("shard-*.npz")
+    keys = np.load(shard)["keys"]
+    np.savez(shard, keys=keys, embeddings=np.zeros((2, 48), dtype=np.float32) + 7)  # a recognisable cached value
+    assert np.all(teacher_embeddings(["God is love.", "Jesus wept."], str(teacher)) == 7), "read from the cache"
+    both = teacher_embeddings(["Jesus wept.", "Pray without ceasing."], str(teacher))
+    assert np.all(both[0] == 7) and np.allclose(np.linalg.norm(both[1]), 1, atol=1e-5), "only the new text encoded"
 
 
 def test_the_soft_target_term_reads_the_students_own_embeddings(teacher, mlm_checkpoint, toy_data):  # noqa: F811

@@ -8,10 +8,10 @@ the same runner as the contrastive stages (:func:`~.contrastive.train_stage`): s
 evaluators before and after, checkpoints and resume; only the rows and the loss differ.
 
 The teacher is used at training time only. Its embeddings are computed once per machine and cached by
-content (teacher files and texts), so a second run does not encode again. When the widths differ, a
-linear projection (student → teacher width) is trained on the loss; it is saved with each checkpoint
-(so a resumed run continues with it) and never with the model: the exported student is the plain
-sentence encoder.
+content (teacher files and each text), so a second run, or one that adds texts, encodes only what is
+new. When the widths differ, a linear projection (student → teacher width) is trained on the loss; it
+is saved with each checkpoint (so a resumed run continues with it) and never with the model: the
+exported student is the plain sentence encoder.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from ..atomic import atomic_path
 from ..data.cache import cache_dir
 from ..errors import UserError
 from .config import DistillationConfig
+from .embedding_store import stored_embeddings
 from .pairs import normalize_for_matching
 from .verse_batch_sampler import RowKeys, VerseAwareBatchSamplerFactory, encode_row_keys
 
@@ -180,29 +180,19 @@ def teacher_digest(directory: Path) -> str:
 
 
 def teacher_embeddings(texts: Sequence[str], teacher: str, *, batch_size: int = 128) -> np.ndarray:
-    """The teacher's normalized embeddings of ``texts`` (float32), from the machine-wide cache when the
-    same teacher has embedded the same texts before."""
-    from sentence_transformers import SentenceTransformer
-
-    from ..data.cache import fingerprint
-
+    """The teacher's normalized embeddings of ``texts`` (float32), from the machine-wide cache for the
+    texts this teacher has embedded before (:mod:`.embedding_store`); only the others are encoded."""
     directory = teacher_directory(teacher)
-    key = fingerprint({"teacher": teacher_digest(directory), "texts": list(texts)})
-    cached = cache_dir("teacher-embeddings") / f"{key}.npy"
-    if cached.is_file():
-        try:
-            embeddings = np.load(cached, allow_pickle=False)
-            if embeddings.shape[0] == len(texts) and np.isfinite(embeddings).all():
-                return embeddings
-        except (OSError, ValueError):  # a torn or corrupt entry: encode again and replace it
-            pass
-    model = SentenceTransformer(str(directory), device="cpu")
-    embeddings = model.encode(
-        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True
-    ).astype(np.float32)
-    with atomic_path(cached) as temporary:
-        np.save(temporary, embeddings, allow_pickle=False)
-    return embeddings
+
+    def encode(missing: list[str]) -> np.ndarray:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(directory), device="cpu")
+        return model.encode(
+            missing, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True
+        )
+
+    return stored_embeddings(texts, cache_dir("teacher-embeddings") / teacher_digest(directory), encode)
 
 
 def teacher_clusters(targets: np.ndarray, count: int, *, seed: int = 0, iterations: int = 20) -> tuple[int, ...]:
