@@ -83,7 +83,7 @@ def test_teacher_words_are_whole_words_after_the_topics_and_before_the_verses(tm
 def test_the_teachers_embeddings_are_cached_by_content(teacher, tmp_path):
     first = teacher_embeddings(["Jesus wept.", "God is love."], str(teacher))
     assert first.shape == (2, 48) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
-    (store,) = (tmp_path / "cache" / "teacher-embeddings").iterdir()  # one directory per teacher
+    (store,) = (tmp_path / "cache" / "embeddings").iterdir()  # one directory per model
     (shard,) = store.glob("shard-*.npz")
     keys = np.load(shard)["keys"]
     np.savez(shard, keys=keys, embeddings=np.zeros((2, 48), dtype=np.float32) + 7)  # a recognisable cached value

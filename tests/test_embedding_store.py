@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from versebert.training.embedding_store import read_store, stored_embeddings
+from versebert.retrieval.embedding_store import read_store, stored_embeddings, text_key
 
 
 class CountingEncoder:
@@ -47,3 +47,21 @@ def test_an_encoder_that_returns_the_wrong_number_of_rows_is_refused(tmp_path):
     with pytest.raises(ValueError, match="returned 1 embeddings for 2 texts"):
         stored_embeddings(["a", "b"], tmp_path, lambda texts: np.zeros((1, 2)))
     assert not list(tmp_path.glob("shard-*")), "nothing stored"
+
+
+def test_a_storing_encoder_gives_the_plain_embeddings_and_queries_never_touch_the_store(tmp_path, monkeypatch):
+    from tests.test_retrieval_support import build_tiny_sentence_transformer
+    from versebert.retrieval import DenseEncoder
+
+    monkeypatch.setenv("VERSEBERT_CACHE", str(tmp_path / "cache"))
+    model_dir = build_tiny_sentence_transformer(tmp_path / "model", seed=0)
+    plain, storing = DenseEncoder(model_dir), DenseEncoder(model_dir, store_embeddings=True)
+    texts = ["In the beginning God created the heavens and the earth.", "Jesus wept."]
+    storing.encode_queries(["a new heart"])
+    assert not (tmp_path / "cache" / "embeddings").exists(), "a search query is never stored"
+    np.testing.assert_allclose(storing.encode(texts), plain.encode(texts), atol=1e-5)
+    (store,) = (tmp_path / "cache" / "embeddings").iterdir()
+    assert set(read_store(store)) == {text_key(text) for text in texts}
+    other = DenseEncoder(build_tiny_sentence_transformer(tmp_path / "other", seed=1), store_embeddings=True)
+    other.encode(texts)
+    assert len(list((tmp_path / "cache" / "embeddings").iterdir())) == 2, "one store per model"

@@ -244,3 +244,21 @@ def test_dev_sanity_numbers(tmp_path):
     assert ndcg[f"{DEFAULT}, equal weights"] == pytest.approx(0.20, abs=0.015)  # no weight chosen on dev
     if "all-MiniLM-L6-v2 dense" in ndcg:
         assert ndcg["all-MiniLM-L6-v2 dense"] == pytest.approx(0.114, abs=0.01)
+
+
+def test_the_peer_keeps_its_embeddings_in_the_store_and_the_evaluated_models_do_not(
+    tiny_model, namesake_model, knowledge_index, tmp_path, monkeypatch
+):
+    from versebert.evaluation import harness
+    from versebert.retrieval.dense import model_fingerprint
+    from versebert.retrieval.embedding_store import read_store, store_directory, text_key
+
+    monkeypatch.setenv("VERSEBERT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(harness, "peer_model_dir", lambda: namesake_model)
+    corpus = web_corpus()
+    config = RetrievalEvalConfig(judgments="unused.tsv", models=(tiny_model,), ablation=False)
+    evaluate_retrieval(config, corpus=corpus, judgments=toy_judgments(TOY_QRELS), show_progress=False,
+                       knowledge_index=knowledge_index)
+    stored = read_store(store_directory(model_fingerprint(namesake_model)))
+    assert {text_key(text) for text in corpus.texts} <= set(stored), "the peer's verses are stored"
+    assert not store_directory(model_fingerprint(tiny_model)).exists(), "the evaluated model's are not"

@@ -178,13 +178,14 @@ def model_names(model_dirs: Sequence[Path]) -> list[str]:
 
 def model_search_index(
     model_dir: Path, corpus, *, name: str | None = None, bm25: dict | None = None,
-    index_cache: Path | None = None, show_progress: bool = True,
+    index_cache: Path | None = None, show_progress: bool = True, store_embeddings: bool = False,
 ):
     """BM25 + dense index of ``corpus`` for a model, from ``index_cache`` when a matching one is there
-    (the key holds the corpus and model fingerprints), else built and saved there."""
+    (the key holds the corpus and model fingerprints), else built and saved there. ``store_embeddings``:
+    see :class:`~versebert.retrieval.DenseEncoder`."""
     from ..retrieval import BM25Index, DenseEncoder, DenseIndex, SearchIndex
 
-    encoder = DenseEncoder(model_dir, name=name)
+    encoder = DenseEncoder(model_dir, name=name, store_embeddings=store_embeddings)
     code = corpus.translation
     cache = None
     if index_cache is not None:
@@ -299,8 +300,9 @@ def evaluate_retrieval(
         models.append((PEER_NAME, peer))
     model_indexes = {}  # each model's name -> its index with every signal
     for name, model_dir in models:
+        # the peer embeds the verses and topics it taught in distillation: its store has most of them
         model_index = model_search_index(model_dir, corpus, name=name, index_cache=config.index_cache,
-                                         show_progress=show_progress)
+                                         show_progress=show_progress, store_embeddings=model_dir == peer)
         name = model_index.encoder.name
         add(f"{name} dense", model_index, ["dense"], "dense", name)
         full = model_indexes[name] = full_search_index(knowledge_index, model_index)

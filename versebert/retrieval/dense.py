@@ -138,14 +138,22 @@ def model_display_name(path: Path) -> str:
 
 
 class DenseEncoder:
-    """A SentenceTransformer from a local directory, with the fingerprint an index records."""
+    """A SentenceTransformer from a local directory, with the fingerprint an index records.
+
+    ``store_embeddings``: :meth:`encode` keeps every embedding in the machine-wide store of this model
+    (:mod:`.embedding_store`) and takes the texts it has embedded before from there, for a model that
+    every run embeds the same texts with (the distillation teacher, the evaluation's peer), not for the
+    model a run trains.
+    """
 
     def __init__(
-        self, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 64
+        self, path: str | Path, *, name: str | None = None, device: str = "cpu", batch_size: int = 64,
+        store_embeddings: bool = False,
     ) -> None:
         self.path = check_model_dir(path)
         self.name = name or model_display_name(self.path)
         self.batch_size = batch_size
+        self.store_embeddings = store_embeddings
         sentence_transformers = require("sentence_transformers", "retrieval")
         try:
             self.model = sentence_transformers.SentenceTransformer(
@@ -179,6 +187,15 @@ class DenseEncoder:
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text (so dot product = cosine)."""
+        if not self.store_embeddings:
+            return self._encode(texts, show_progress=show_progress)
+        from .embedding_store import store_directory, stored_embeddings
+
+        return stored_embeddings(
+            texts, store_directory(self.fingerprint), lambda missing: self._encode(missing, show_progress=show_progress)
+        )
+
+    def _encode(self, texts: Sequence[str], *, show_progress: bool) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
@@ -201,7 +218,7 @@ class DenseEncoder:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self.encode(queries)
+            return self._encode(queries, show_progress=False)  # never the store: a search reads no shards
         finally:
             torch.set_num_threads(threads)
 

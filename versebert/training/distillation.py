@@ -16,7 +16,6 @@ exported student is the plain sentence encoder.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections.abc import Sequence
@@ -27,10 +26,8 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from ..data.cache import cache_dir
 from ..errors import UserError
 from .config import DistillationConfig
-from .embedding_store import stored_embeddings
 from .pairs import normalize_for_matching
 from .verse_batch_sampler import RowKeys, VerseAwareBatchSamplerFactory, encode_row_keys
 
@@ -169,30 +166,14 @@ def teacher_words(directory: Path, *, min_letters: int = 3) -> list[str]:
     return [token for token in vocabulary.read_text(encoding="utf-8").split() if pattern.fullmatch(token)]
 
 
-def teacher_digest(directory: Path) -> str:
-    """SHA-256 of the teacher's weights and configs: what its embeddings depend on."""
-    digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".txt"):
-            digest.update(path.relative_to(directory).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def teacher_embeddings(texts: Sequence[str], teacher: str, *, batch_size: int = 128) -> np.ndarray:
-    """The teacher's normalized embeddings of ``texts`` (float32), from the machine-wide cache for the
-    texts this teacher has embedded before (:mod:`.embedding_store`); only the others are encoded."""
-    directory = teacher_directory(teacher)
+    """The teacher's normalized embeddings of ``texts`` (float32), from the machine-wide store for the
+    texts this teacher has embedded before (:mod:`~versebert.retrieval.embedding_store`); only the
+    others are encoded."""
+    from ..retrieval.dense import DenseEncoder
 
-    def encode(missing: list[str]) -> np.ndarray:
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(str(directory), device="cpu")
-        return model.encode(
-            missing, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True
-        )
-
-    return stored_embeddings(texts, cache_dir("teacher-embeddings") / teacher_digest(directory), encode)
+    encoder = DenseEncoder(teacher_directory(teacher), batch_size=batch_size, store_embeddings=True)
+    return encoder.encode(texts, show_progress=True)
 
 
 def teacher_clusters(targets: np.ndarray, count: int, *, seed: int = 0, iterations: int = 20) -> tuple[int, ...]:
