@@ -7,6 +7,7 @@ locally registered classes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -404,6 +405,40 @@ def test_resume_needs_a_checkpoint_and_a_fresh_run_needs_an_empty_directory(stag
     with pytest.raises(ValueError, match="already holds checkpoints"):
         resume_checkpoint(False, stage_a.work_dir / "checkpoints")
     assert resume_checkpoint(True, stage_a.work_dir / "checkpoints").endswith("checkpoint-2")
+
+
+def test_restart_discards_a_finished_run_and_trains_it_afresh(stage_a, mlm_checkpoint, toy_data, tmp_path):
+    """A copy of stage A's finished run holds checkpoints: a fresh run refuses it, a changed setting
+    cannot resume it, and a restart trains the same two steps again from the start."""
+    config = TranslationPairsConfig(translations=("KJV", "WEB", "BBE"), probe=TOY_PROBE,
+                                    training=tiny_training(symmetric=True))
+    work_dir = tmp_path / "model-run"
+    shutil.copytree(stage_a.work_dir, work_dir)
+    (work_dir / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "model")
+    changed = dataclasses.replace(config, training=tiny_training(symmetric=True, learning_rate=5e-4))
+    with pytest.raises(ValueError, match="rerun with --restart"):
+        train_stage(changed, toy_data, model=mlm_checkpoint, output=tmp_path / "model", resume=True)
+    with pytest.raises(ValueError, match="exclude each other"):
+        train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "model", resume=True, restart=True)
+    restarted = train_stage(config, toy_data, model=mlm_checkpoint, output=tmp_path / "model", restart=True)
+    assert (work_dir / "notes.txt").read_text() == "mine", "only the run's own records are discarded"
+    for step in ("checkpoint-1", "checkpoint-2"):
+        straight = load_file(str(stage_a.work_dir / "checkpoints" / step / "model.safetensors"))
+        again = load_file(str(restarted.work_dir / "checkpoints" / step / "model.safetensors"))
+        for name in straight:
+            np.testing.assert_allclose(again[name], straight[name], atol=1e-6, err_msg=name)
+
+
+def test_the_script_refuses_restart_with_resume(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+    from train_contrastive import main
+
+    with pytest.raises(SystemExit):
+        main(["--stage", "query_pairs", "--config", "tiny", "--model", str(tmp_path), "--output",
+              str(tmp_path / "out"), "--dev-topics", str(tmp_path / "dev.tsv"), "--resume", "--restart"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def _trainer_end(epoch, global_step, log_history=(), num_train_epochs=3, max_steps=609):

@@ -145,7 +145,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_keeps_the_previou
 
 
 def test_restart_discards_the_interrupted_run_and_trains_it_afresh(interrupted, reference, tmp_path, tokenizer, corpus):  # noqa: F811
-    from versebert.training.mlm import discard_run
+    from versebert.training.resume import discard_run
 
     discard_run(interrupted)
     _, model_dir = train(tmp_path, tokenizer, corpus, name="interrupted", learning_rate=3e-3)

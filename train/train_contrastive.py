@@ -11,8 +11,9 @@ Usage::
         --model runs/tiny/stage-a-translation-pairs --output runs/tiny/model \\
         --train-topics ../shared/data/openbible/topic-votes.train.tsv \\
         --dev-topics ../shared/data/openbible/topic-votes.dev.tsv
-    # continue an interrupted run from its newest checkpoint
+    # continue an interrupted run from its newest checkpoint, or discard it and start over
     python train/train_contrastive.py ... --resume
+    python train/train_contrastive.py ... --restart
 
 ``--model`` is an MLM checkpoint or a SentenceTransformer directory (all-MiniLM-L6-v2 works too).
 ``--output`` receives the SentenceTransformer; checkpoints, logs, curves and ``metrics.json`` go to
@@ -49,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, help="checkpoints, logs and metrics (default: OUTPUT-run)")
     parser.add_argument("--dev-topics", required=True, type=Path, help="OpenBible dev topic-votes TSV")
     parser.add_argument("--train-topics", type=Path, help="OpenBible train topic-votes TSV (query_pairs only)")
-    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
-                        help="continue from the newest checkpoint in WORK_DIR (or from CHECKPOINT)")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                       help="continue from the newest checkpoint in WORK_DIR (or from CHECKPOINT)")
+    start.add_argument("--restart", action="store_true",
+                       help="discard the checkpoints, logs and metrics in WORK_DIR and start over")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     add_mixed_precision_argument(parser)
     args = parser.parse_args(argv)
@@ -62,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         config = stage_config(args.stage, preset)
         data = load_stage_data(config, dev_topics=args.dev_topics, train_topics=args.train_topics)
         result = train_stage(
-            config, data, model=args.model, output=args.output, work_dir=args.work_dir, resume=args.resume
+            config, data, model=args.model, output=args.output, work_dir=args.work_dir, resume=args.resume,
+            restart=args.restart,
         )
     except UserError as error:
         print(f"train_contrastive: error: {error}", file=sys.stderr)

@@ -63,6 +63,7 @@ from .pairs import (
     translation_pairs,
 )
 from .precision import resolve_mixed_precision, uses_cuda
+from .resume import discard_run
 from .run_logging import RunLogger
 from .sentence_model import build_sentence_model, save_sentence_model
 
@@ -584,12 +585,14 @@ def train_stage(
     output: str | Path,
     work_dir: str | Path | None = None,
     resume: bool | str | Path = False,
+    restart: bool = False,
 ) -> StageResult:
     """Fine-tune ``model`` (an MLM checkpoint or a SentenceTransformer directory) on the stage's pairs
     and save the best checkpoint as a SentenceTransformer in ``output``.
 
     ``work_dir`` (default: ``output`` + ``-run``) receives ``checkpoints/``, ``logs/`` (JSONL and
     TensorBoard), ``curves.png`` and ``metrics.json`` (probe and dev metrics before and after).
+    ``restart`` first discards what an earlier run left there (:func:`~.resume.discard_run`).
     """
     from accelerate import PartialState
     from sentence_transformers import SentenceTransformerTrainer
@@ -598,13 +601,23 @@ def train_stage(
     output = Path(output)
     work_dir = Path(work_dir) if work_dir is not None else work_dir_for(output)
     training = config.training
-    checkpoint = resume_checkpoint(resume, work_dir / "checkpoints", resume_settings(config, data, model))
+    if restart and resume:
+        raise UserError("restart and resume exclude each other: a restarted run starts from no checkpoint")
+    settings = resume_settings(config, data, model)
+    # checked before the pairs are built, so a refused resume fails at once; a restart waits for the
+    # processes to exist, so that only the main one discards
+    checkpoint = None if restart else resume_checkpoint(resume, work_dir / "checkpoints", settings)
 
     # 1. pairs (the batch sampler of the arguments needs them)
     pairs = source.build(config, data)
     # 2. arguments; they set up the processes, so they come before anything asks which one this is
     args = training_arguments(training, work_dir / "checkpoints", pairs, source.selection_metric)
     state = PartialState()
+    if restart:
+        if state.is_main_process:
+            discard_run(work_dir)
+        state.wait_for_everyone()
+        checkpoint = resume_checkpoint(False, work_dir / "checkpoints", settings)
     state.print(f"{source.name}: {len(pairs)} pairs about {len(set(pairs.verse_ids))} verses")
     # 3. model
     sentence_model = build_sentence_model(model, max_seq_length=training.max_seq_length)

@@ -46,7 +46,7 @@ from .config import MlmConfig, Preset
 from .masking import CheckpointableGenerator, mask_tokens
 from .memory import release_freed_memory
 from .precision import resolve_mixed_precision
-from .resume import RESTART_HINT, check_resume_settings, describe_changes, digest, plain
+from .resume import RESTART_HINT, check_resume_settings, describe_changes, digest, discard_run, plain
 from .run_logging import RunLogger
 
 logger = logging.getLogger(__name__)
@@ -220,14 +220,6 @@ def set_aside(path: Path) -> Path:
         target = path.with_name(f"{DAMAGED_PREFIX}{path.name}.{number}")
     os.replace(path, target)
     return target
-
-
-def discard_run(output_dir: str | Path) -> None:
-    """Remove what a run left in ``output_dir`` (checkpoints, logs, curves), so it starts over."""
-    output_dir = Path(output_dir)
-    for name in ("checkpoints", "logs"):
-        shutil.rmtree(output_dir / name, ignore_errors=True)
-    (output_dir / "curves.png").unlink(missing_ok=True)
 
 
 def sequences_digest(sequences: TokenSequences | None) -> str | None:
@@ -793,7 +785,6 @@ __all__ = [
     "TrainingProgress",
     "checkpoint_problem",
     "config_for_tokenizer",
-    "discard_run",
     "list_checkpoints",
     "lr_multiplier",
     "make_accelerator",

@@ -16,9 +16,25 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..conventions import METRICS_BEFORE_FILE, METRICS_FILE
 from ..errors import UserError
 
 RESTART_HINT = "rerun with --restart to discard this stage's checkpoints and start it over"
+# What a run leaves beside its model: MLM and contrastive runs alike (the latter add their metrics).
+RUN_RECORDS = ("checkpoints", "logs", "curves.png", METRICS_FILE, METRICS_BEFORE_FILE)
+
+
+def discard_run(run_dir: str | Path) -> None:
+    """Remove what a run left in ``run_dir`` (checkpoints, logs, curves, metrics), so it starts over;
+    anything else there is left alone."""
+    import shutil
+
+    for name in RUN_RECORDS:
+        path = Path(run_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 class ChangedSettingsError(UserError):
@@ -94,6 +110,8 @@ def describe_changes(changes: Mapping[str, tuple[object, object]], limit: int = 
 
 __all__ = [
     "RESTART_HINT",
+    "RUN_RECORDS",
+    "discard_run",
     "ChangedSettingsError",
     "check_resume_settings",
     "describe_changes",
