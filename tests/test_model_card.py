@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -84,9 +86,15 @@ def test_a_warm_started_model_names_its_base_model_and_a_scratch_one_says_so():
 
 
 def test_a_distilled_model_names_its_teacher_as_training_time_only():
-    metadata, body = split_card(render_model_card(facts(distilled_from="all-MiniLM-L6-v2")))
+    metadata, body = split_card(render_model_card(facts(distilled_from=["all-MiniLM-L6-v2"])))
     assert "trained from scratch, distilled from `all-MiniLM-L6-v2` (a training-time teacher only" in body
     assert "base_model" not in metadata, "a teacher is not a base model: no weights were taken from it"
+    body = split_card(render_model_card(facts(distilled_from=["all-MiniLM-L6-v2", "/models/tuned"])))[1]
+    assert ("distilled from `all-MiniLM-L6-v2` and `/models/tuned` (training-time teachers only: they are not "
+            "needed") in body
+    recorded = json.loads(facts(distilled_from=["all-MiniLM-L6-v2"]).to_json())
+    for older, teachers in (("all-MiniLM-L6-v2", ["all-MiniLM-L6-v2"]), (None, [])):  # facts of earlier runs
+        assert ModelCardFacts.from_json(json.dumps(recorded | {"distilled_from": older})).distilled_from == teachers
 
 
 def test_stage_summary_reads_the_recorded_curve_as_before_to_after(tmp_path):
@@ -218,7 +226,7 @@ def test_the_card_lists_the_stages_the_run_had_and_names_the_distillation_loss(t
                                  "distillation.teacher_tuning_epochs=1"])
     tuned_facts = facts_from_run(layout, tuned, repo_id=None)
     teacher = "all-MiniLM-L6-v2 fine-tuned by stage B on the train topics (1 epoch)"
-    assert tuned_facts.distilled_from == teacher and f"Distillation from {teacher} (KL" in next(
+    assert tuned_facts.distilled_from == [teacher] and f"Distillation from {teacher} (KL" in next(
         key for key in tuned_facts.training if key.startswith("Distillation"))
     assert any(key.startswith("Teacher tuning: all-MiniLM-L6-v2") for key in tuned_facts.training)
 

@@ -55,7 +55,8 @@ class ModelCardFacts:
     base_model: str | None = None  # the Hub id of the warm start's checkpoint
     warm_started_from: str | None = None  # its name (the Hub id, or a local directory's name)
     warm_start_layers: list[int] | None = None  # the checkpoint's layers taken, when not all of its first ones
-    distilled_from: str | None = None  # the distillation stage's teacher: a training-time teacher only
+    # every training-time teacher (distillation, stage B's soft targets)
+    distilled_from: list[str] = field(default_factory=list)
     license: str = "apache-2.0"
     run_dir: str | None = None  # the run these facts describe; writing the card then documents the run too
 
@@ -74,7 +75,10 @@ class ModelCardFacts:
     def from_json(cls, text: str) -> ModelCardFacts:
         """The facts :meth:`to_json` wrote, validated again (a hand-edited file fails here, not on the Hub)."""
         values = json.loads(text)
-        return cls(**values | {"evaluation": [EvaluationRow(**row) for row in values["evaluation"]]})
+        teachers = values.get("distilled_from") or []
+        return cls(**values | {"evaluation": [EvaluationRow(**row) for row in values["evaluation"]],
+                               # runs before 2026-12-05 recorded one teacher, or null
+                               "distilled_from": [teachers] if isinstance(teachers, str) else teachers})
 
 
 def default_template(name: str = "model_card.md") -> str:
@@ -187,15 +191,17 @@ def origin(facts: ModelCardFacts) -> str:
         link = f"[{name}](https://huggingface.co/{name})" if facts.base_model == name else f"`{name}`"
         taken = f"layers {_listed(facts.warm_start_layers)} of " if facts.warm_start_layers else ""
         start = f"warm-started from {taken}{link} (its weights mapped into VerseBERT's pre-LN blocks), then trained"
-    if facts.distilled_from is None:
+    if not facts.distilled_from:
         return start
-    return (f"{start}, distilled from `{facts.distilled_from}` (a training-time teacher only: it is not "
-            "needed to use this model), and trained")
+    teachers = _listed([f"`{teacher}`" for teacher in facts.distilled_from])
+    only = ("a training-time teacher only: it is" if len(facts.distilled_from) == 1
+            else "training-time teachers only: they are")
+    return f"{start}, distilled from {teachers} ({only} not needed to use this model), and trained"
 
 
-def _listed(numbers: list[int]) -> str:
+def _listed(items: list) -> str:
     """``[1, 3, 5]`` as "1, 3 and 5"."""
-    words = [str(number) for number in numbers]
+    words = [str(item) for item in items]
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 

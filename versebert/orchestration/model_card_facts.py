@@ -104,13 +104,13 @@ def distillation_data(config: DistillationConfig) -> dict[str, str]:
     return {"texts": ", ".join(texts) + cap, "batches": batches}
 
 
-def training_teachers(preset) -> str | None:
+def training_teachers(preset) -> list[str]:
     """Every model the run learned from at training time (distillation, stage B's soft targets), for
-    the card's "distilled from"; ``None`` when it learned from none."""
+    the card's "distilled from"."""
     names = [preset.distillation.teacher_name] if preset.distillation.enabled else []
     if preset.query_pairs.teacher is not None and preset.query_pairs.teacher not in names:
         names.append(preset.query_pairs.teacher)
-    return " and ".join(names) or None
+    return names
 
 
 def facts_from_run(layout: RunLayout, preset, *, repo_id: str | None = None) -> ModelCardFacts:
