@@ -49,6 +49,22 @@ def test_rrf_ties_go_to_the_better_best_rank_then_the_earlier_ranking():
     assert [item for item, _ in reciprocal_rank_fusion([["s"], ["r"]])] == ["s", "r"]
 
 
+def test_a_ranking_of_weight_zero_changes_nothing_not_even_a_tie_break():
+    # p and q tie (ranks 2 and 3 each), p reaching rank 2 first; the zero-weight ranking, counted in the
+    # tie-break, would give q the better best rank (1) and put it first
+    weighted = [["x", "p", "q"], ["y", "q", "p"]]
+    with_zero = reciprocal_rank_fusion([["q"], *weighted], weights=[0.0, 1.0, 1.0])
+    assert with_zero == reciprocal_rank_fusion(weighted)
+    assert [item for item, _ in with_zero] == ["p", "q", "x", "y"]
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # random rankings full of ties: weight 0 is the same as removal
+        rankings = [list(rng.permutation(12)[: rng.integers(1, 12)]) for _ in range(4)]
+        weights = [float(w) for w in rng.choice([0.0, 0.5, 1.0], size=4)]
+        kept = [(ranking, weight) for ranking, weight in zip(rankings, weights, strict=True) if weight]
+        assert reciprocal_rank_fusion(rankings, weights=weights) == reciprocal_rank_fusion(
+            [ranking for ranking, _ in kept], weights=[weight for _, weight in kept])
+
+
 def test_rrf_tie_break_does_not_depend_on_hashing_or_item_type():
     fused = reciprocal_rank_fusion([[30, 20, 10], [10, 20, 30]])
     assert [item for item, _ in fused] == [30, 10, 20]  # 30 and 10 tie (1/61 + 1/63); 30 is first in ranking 0

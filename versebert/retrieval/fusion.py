@@ -20,6 +20,8 @@ def reciprocal_rank_fusion(
     position of the first ranking that reaches that best rank; so the result is deterministic and
     independent of hashing, and a single non-empty ranking comes back in its own order. Scores are
     summed with :func:`math.fsum`, so they do not depend on the order of the rankings either.
+    A ranking of weight 0 is left out altogether, tie-breaks included: weighing a signal 0 is the same
+    as not having it (the fusion tuner's sweep and the evaluation's ablation then agree).
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
@@ -33,6 +35,8 @@ def reciprocal_rank_fusion(
     contributions: dict[Hashable, list[float]] = {}
     first_reached: dict[Hashable, tuple[int, int]] = {}  # item -> (best rank, ranking index)
     for ranking_index, (ranking, weight) in enumerate(zip(rankings, weights, strict=True)):
+        if weight == 0:
+            continue
         seen = set()
         for rank, item in enumerate(ranking, start=1):
             if item in seen:
