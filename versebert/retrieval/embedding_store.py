@@ -56,6 +56,8 @@ def stored_embeddings(
     """Embeddings of ``texts`` (one row each, float32): those of texts the store in ``directory`` has
     from it, the others from ``encode`` (called once, on each missing text once, in first-seen order),
     which are then added to the store as a new shard."""
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
     directory.mkdir(parents=True, exist_ok=True)
     keys = [text_key(text) for text in texts]
     known = read_store(directory)
@@ -68,8 +70,6 @@ def stored_embeddings(
         with atomic_path(shard) as temporary, open(temporary, "wb") as handle:
             np.savez(handle, keys=np.array(list(missing), dtype=f"S{KEY_BYTES}"), embeddings=new)
         known.update(zip(missing, new, strict=True))
-    if not keys:
-        return np.zeros((0, 0), dtype=np.float32)
     return np.stack([known[key] for key in keys]).astype(np.float32, copy=False)
 
 

@@ -260,8 +260,18 @@ def soft_target_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: fl
     itself = torch.eye(len(student), dtype=torch.bool, device=student.device)
     log_student = torch.log_softmax((student @ student.T / temperature).masked_fill(itself, -1e4), dim=-1)
     log_teacher = torch.log_softmax((teacher @ teacher.T / temperature).masked_fill(itself, -1e4), dim=-1)
+    return distribution_kl(log_teacher, log_student, leave_out=itself)
+
+
+def distribution_kl(
+    log_teacher: torch.Tensor, log_student: torch.Tensor, *, leave_out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """KL(teacher ‖ student) averaged over rows, each row a distribution given by its log-probabilities;
+    ``leave_out`` marks entries that count for neither side (a text's similarity to itself)."""
     pointwise = log_teacher.exp() * (log_teacher - log_student)
-    return pointwise.masked_fill(itself, 0).sum(dim=-1).mean()
+    if leave_out is not None:
+        pointwise = pointwise.masked_fill(leave_out, 0)
+    return pointwise.sum(dim=-1).mean()
 
 
 def embed_length_sorted(embed, features: dict, chunk_size: int) -> torch.Tensor:
@@ -353,6 +363,7 @@ __all__ = [
     "clauses",
     "distillation_rows",
     "distillation_texts",
+    "distribution_kl",
     "embed_length_sorted",
     "make_distillation_loss",
     "restore_projection",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -27,8 +28,6 @@ RUN_RECORDS = ("checkpoints", "logs", "curves.png", METRICS_FILE, METRICS_BEFORE
 def discard_run(run_dir: str | Path) -> None:
     """Remove what a run left in ``run_dir`` (checkpoints, logs, curves, metrics), so it starts over;
     anything else there is left alone."""
-    import shutil
-
     for name in RUN_RECORDS:
         path = Path(run_dir) / name
         if path.is_dir():

@@ -20,20 +20,18 @@ import dataclasses
 import numpy as np
 import torch
 
+from .distillation import distribution_kl, teacher_embeddings
 from .pairs import PairSet
 
 
 def with_teacher_targets(pairs: PairSet, teacher: str, *, batch_size: int = 128) -> PairSet:
     """``pairs`` with the teacher's normalized embedding of every text of every row, shaped (rows,
-    columns, width) in the loss's column order (anchor, positive, negatives...)."""
-    from .distillation import teacher_embeddings
-
+    columns, width) in the loss's column order (anchor, positive, negatives...). A text that stands in
+    many rows is encoded once: the teacher's store encodes each missing text once."""
     columns = [pairs.anchors, pairs.positives, *zip(*pairs.negatives, strict=True)]
-    unique = sorted({text for column in columns for text in column})
-    embeddings = teacher_embeddings(unique, teacher, batch_size=batch_size)
-    row_of = {text: index for index, text in enumerate(unique)}
-    positions = np.array([[row_of[text] for text in column] for column in columns])  # (columns, rows)
-    return dataclasses.replace(pairs, teacher_targets=embeddings[positions.T])
+    embeddings = teacher_embeddings([text for column in columns for text in column], teacher, batch_size=batch_size)
+    by_column = embeddings.reshape(len(columns), len(pairs), -1)
+    return dataclasses.replace(pairs, teacher_targets=np.ascontiguousarray(by_column.transpose(1, 0, 2)))
 
 
 def ranking_kl(embeddings: list[torch.Tensor], teacher: torch.Tensor, scale: float, temperature: float) -> torch.Tensor:
@@ -56,7 +54,7 @@ def ranking_kl(embeddings: list[torch.Tensor], teacher: torch.Tensor, scale: flo
     teacher_candidates = teacher[:, 1:].transpose(0, 1).reshape(-1, teacher.shape[-1])
     log_student = torch.log_softmax(queries @ candidates.T * scale, dim=-1)
     log_teacher = torch.log_softmax(teacher[:, 0] @ teacher_candidates.T / temperature, dim=-1)
-    return (log_teacher.exp() * (log_teacher - log_student)).sum(dim=-1).mean()
+    return distribution_kl(log_teacher, log_student)
 
 
 def make_teacher_guided_loss(model, *, weight: float, temperature: float, **ranking_settings):
